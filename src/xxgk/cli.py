@@ -1,0 +1,169 @@
+"""The `xxgk` command: Chinese for people on stdout/stderr, exit codes for scripts.
+
+Exit codes: 0 fine (warnings allowed) · 1 a report has errors · 2 a file could not be read as a
+report, or a bad argument · 3 an internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import XxgkError
+from .findings import SEVERITY_LABEL, Result
+from .output import write_atomic
+from .report import load
+from .template import build, fill
+from .validate import validate
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own messages, but exit 2 with our prefix
+        self.print_usage(sys.stderr)
+        print(f"xxgk：参数有误：{message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="xxgk", description="政府信息公开工作年度报告（2021 格式）：模板、填报校验与汇总。")
+    p.add_argument("--version", action="version", version=f"xxgk {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="命令", parser_class=_Parser)
+    sub.required = True
+
+    d = sub.add_parser("demo", help="用自带示例演示：填入模板、校验并列出问题")
+    d.add_argument("-o", "--output", default="xxgk-demo", help="示例工作簿写到哪个文件夹（默认 xxgk-demo）")
+
+    t = sub.add_parser("template", help="生成空白模板")
+    t.add_argument("-o", "--output", required=True, help="输出的 .xlsx 文件")
+
+    f = sub.add_parser("fill", help="把 JSON 报告文档填入模板")
+    f.add_argument("document", help="报告文档（.json）")
+    f.add_argument("-o", "--output", required=True, help="输出的 .xlsx 文件")
+
+    e = sub.add_parser("export", help="把填好的工作簿导出为 JSON 报告文档")
+    e.add_argument("workbook", help="填好的模板（.xlsx）")
+    e.add_argument("-o", "--output", help="输出的 .json 文件（默认打印到屏幕）")
+
+    v = sub.add_parser("validate", help="校验一个或多个报告（.xlsx 或 .json）")
+    v.add_argument("files", nargs="+", metavar="FILE", help="报告文件")
+    v.add_argument("--prior", help="上年度报告，用于跨年度核对（上年结转、现行有效件数）")
+    v.add_argument("--format", choices=("text", "json"), default="text", help="输出格式（默认 text）")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except XxgkError as exc:
+        print(f"xxgk：{exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("xxgk：已中断", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in xxgk: say so in one line, details only on request
+        if os.environ.get("XXGK_DEBUG"):
+            traceback.print_exc()
+        print(f"xxgk：内部错误（{type(exc).__name__}: {exc}）。这是本工具的缺陷，请连同输入文件报告；"
+              "设置环境变量 XXGK_DEBUG=1 可显示详细信息", file=sys.stderr)
+        return 3
+
+
+# -- commands -----------------------------------------------------------------
+
+
+def _template(args) -> int:
+    path = write_atomic(args.output, build())
+    print(f"已生成空白模板：{path}")
+    return 0
+
+
+def _fill(args) -> int:
+    report = load(args.document)
+    if report.path and report.path.suffix.lower() != ".json":
+        raise XxgkError("fill 的输入应为 JSON 报告文档（工作簿请直接校验或导出）", path=args.document)
+    data = fill(report)
+    result = validate(report)
+    path = write_atomic(args.output, data, inputs=(Path(args.document),))
+    print(f"已填入模板：{path}")
+    if result.findings:
+        print(f"注意：文档本身{result.summary()}（工作簿中的合计为公式，按明细自动计算）：")
+        print_findings(result, indent="  ")
+    return 0
+
+
+def _export(args) -> int:
+    report = load(args.workbook)
+    text = report.to_json()
+    if args.output:
+        path = write_atomic(args.output, text.encode("utf-8"), inputs=(Path(args.workbook),))
+        print(f"已导出：{path}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    result = validate(report)
+    if result.findings:
+        print(f"提示：{report.path}：{result.summary()}，详见 xxgk validate", file=sys.stderr)
+    return 0
+
+
+def _validate(args) -> int:
+    prior = load(args.prior) if args.prior else None
+    outcomes: list[tuple[str, Result | None, str | None]] = []
+    show_progress = len(args.files) > 1 and sys.stderr.isatty()
+    for i, name in enumerate(args.files, 1):
+        if show_progress:
+            print(f"\r校验 {i}/{len(args.files)} …", end="", file=sys.stderr, flush=True)
+        try:
+            outcomes.append((name, validate(load(name), prior), None))
+        except XxgkError as exc:
+            outcomes.append((name, None, exc.message))
+    if show_progress:
+        print(file=sys.stderr)
+    if args.format == "json":
+        files = []
+        for name, result, error in outcomes:
+            if result is None:
+                files.append({"path": name, "valid": False, "error": error, "findings": []})
+            else:
+                files.append({**result.to_dict(), "path": name})
+        json.dump({"files": files}, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for name, result, error in outcomes:
+            if result is None:
+                print(f"【无法读取】{name}：{error}")
+            else:
+                print(f"【{'通过' if result.valid else '有错误'}】{name}：{result.summary()}")
+                print_findings(result, indent="  ")
+    if any(result is None for _, result, _ in outcomes):
+        return 2
+    return 0 if all(result.valid for _, result, _ in outcomes) else 1
+
+
+def print_findings(result: Result, indent: str = "", out=None) -> None:
+    out = out or sys.stdout
+    for n, f in enumerate(result.findings, 1):
+        cells = "、".join(f.cells[:4]) + (f" 等 {len(f.cells)} 个单元格" if len(f.cells) > 4 else "")
+        print(f"{indent}{n}. [{SEVERITY_LABEL[f.severity]}] {f.message}", file=out)
+        print(f"{indent}   规则 {f.rule}" + (f"；单元格 {cells}" if cells else ""), file=out)
+
+
+def _demo(args) -> int:
+    from .demo import run
+
+    return run(Path(args.output))
+
+
+_COMMANDS = {"demo": _demo, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""A report document, loaded from JSON or from a filled workbook; the one object every command works on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import NotAReport
+from .schema import load_schema
+
+_REPORT_KEYS = {"format", "agency", "year", "proactive", "applications", "reviews"}
+
+
+@dataclass
+class Report:
+    """The nested document (`document`), its facts by id (`facts`), and where it came from.
+
+    `derived` lists facts that a workbook held as formulas without a saved value, recomputed
+    from the cells they sum (see `workbook.read`).
+    """
+
+    document: dict
+    path: Path | None = None
+    sha256: str | None = None
+    derived: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        if not hasattr(self, "_facts"):
+            self._facts = load_schema().flatten(self.document)
+        return self._facts
+
+    @property
+    def agency(self) -> Any:
+        return self.facts.get("agency")
+
+    @property
+    def year(self) -> Any:
+        return self.facts.get("year")
+
+    def to_json(self) -> str:
+        return json.dumps(self.document, ensure_ascii=False, indent=2) + "\n"
+
+
+def from_document(document: Any, path: Path | None = None, sha256: str | None = None) -> Report:
+    if not isinstance(document, dict) or not (_REPORT_KEYS & set(document)):
+        raise NotAReport("不是政府信息公开工作年度报告文档（缺少 format、agency、year 及各表）", path=str(path) if path else None)
+    return Report(document, path, sha256)
+
+
+def read_json(path: Path, data: bytes) -> Report:
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise NotAReport("不是 UTF-8 编码的 JSON 文件", path=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise NotAReport(f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）", path=str(path)) from None
+    return from_document(document, path, hashlib.sha256(data).hexdigest())
+
+
+def load(path: str | Path) -> Report:
+    """Load a report from a .json document or a filled .xlsx workbook of the template."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotAReport("文件不存在", path=str(path)) from None
+    except IsADirectoryError:
+        raise NotAReport("这是一个文件夹，不是报告文件", path=str(path)) from None
+    except OSError as exc:
+        raise NotAReport(f"无法读取文件（{exc.strerror}）", path=str(path)) from None
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return read_json(path, data)
+    if suffix in (".xlsx", ".xlsm"):
+        from .workbook import read
+
+        return read(path, data)
+    if suffix == ".xls":
+        raise NotAReport("这是旧版 Excel 97-2003（.xls）文件，请用模板（.xlsx）填报", path=str(path))
+    raise NotAReport(f"不支持的文件类型「{path.suffix or '无扩展名'}」，应为 .xlsx 或 .json", path=str(path))

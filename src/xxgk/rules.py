@@ -1,0 +1,309 @@
+"""The rule file (schema/rules.json): declared rules, expanded into one instance per column or row.
+
+A check is a linear comparison `ACTUAL op EXPECTED`. Each side is a list of terms; a term is a
+coefficient times a fact of this report, a fact of last year's report, a number stated in a text
+part, or a constant. Expansion resolves `{var}` placeholders and `*` segments against the schema,
+so the evaluator, the template's formulas and the messages all work on plain fact ids.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import jsonschema
+
+from .errors import SchemaError
+from .resources import schema_path
+from .schema import Schema, load_schema
+
+OPERATORS = ("==", "<=", ">=", "<", ">")
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<op>==|<=|>=|<|>)|(?P<num>\d+)|(?P<str>'(?:[^'\\]|\\.)*')"
+    r"|(?P<ref>[a-z_*{][a-z_0-9*{}]*(?:\.[a-z_*{][a-z_0-9*{}]*)*)|(?P<sym>[-+*(),]))"
+)
+
+
+@dataclass(frozen=True)
+class Term:
+    """coef × (a fact of this report | a fact of last year's report | a number in a text | 1)."""
+
+    coef: int
+    source: str  # fact | prior | text | const
+    fact: str | None = None
+    pattern: str | None = None  # text terms: regex whose group 1 is the number
+
+
+@dataclass(frozen=True)
+class Comparison:
+    actual: tuple[Term, ...]
+    op: str
+    expected: tuple[Term, ...]
+
+    @property
+    def facts(self) -> list[str]:
+        """This report's fact ids, left side first, each once."""
+        seen: dict[str, None] = {}
+        for term in self.actual + self.expected:
+            if term.source in ("fact", "text") and term.fact:
+                seen.setdefault(term.fact, None)
+        return list(seen)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    format_rule: int
+    kind: str
+    severity: str
+    source: str
+    message: str
+    requires: tuple[str, ...] = ()
+    computes: bool = False
+    missing: str = "skip"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One rule applied to one column/row: what the validator evaluates and the template turns into formulas."""
+
+    rule: Rule
+    bindings: tuple[tuple[str, str], ...]  # (variable, official label)
+    check: Comparison
+    when: Comparison | None = None
+
+    @property
+    def key(self) -> str:
+        values = ",".join(label for _, label in self.bindings)
+        return f"{self.rule.id}[{values}]" if values else self.rule.id
+
+    @property
+    def facts(self) -> list[str]:
+        seen = dict.fromkeys(self.check.facts)
+        if self.when:
+            seen.update(dict.fromkeys(self.when.facts))
+        return list(seen)
+
+
+@dataclass
+class RuleSet:
+    version: str
+    rules: list[Rule]
+    instances: list[Instance] = field(default_factory=list)
+
+    def rule(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+    def computed(self) -> dict[str, tuple[Term, ...]]:
+        """Fact id -> the terms the template computes it from (first `computes` rule that defines it)."""
+        found: dict[str, tuple[Term, ...]] = {}
+        for inst in self.instances:
+            if inst.rule.computes:
+                found.setdefault(inst.check.actual[0].fact, inst.check.expected)
+        return found
+
+
+# -- parsing ---------------------------------------------------------------
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    text = text.rstrip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise SchemaError(f"rules: cannot parse {text[pos:pos + 20]!r} in {text!r}")
+        kind = match.lastgroup
+        out.append((kind, match.group(kind)))
+        pos = match.end()
+    return out
+
+
+class _Parser:
+    """Recursive descent over the tokens of one comparison, after variables are substituted."""
+
+    def __init__(self, text: str, schema: Schema):
+        self.text = text
+        self.schema = schema
+        self.tokens = _tokens(text)
+        self.pos = 0
+
+    def fail(self, why: str) -> SchemaError:
+        return SchemaError(f"rules: {why} in {self.text!r}")
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self, kind: str, value: str | None = None) -> str:
+        tok = self.peek()
+        if tok is None or tok[0] != kind or (value is not None and tok[1] != value):
+            raise self.fail(f"expected {value or kind}")
+        self.pos += 1
+        return tok[1]
+
+    def comparison(self) -> Comparison:
+        actual = self.side()
+        op = self.take("op")
+        expected = self.side()
+        if self.peek() is not None:
+            raise self.fail("unexpected trailing text")
+        return Comparison(tuple(actual), op, tuple(expected))
+
+    def side(self) -> list[Term]:
+        terms, sign = [], 1
+        while True:
+            terms.extend(self.term(sign))
+            tok = self.peek()
+            if tok and tok[0] == "sym" and tok[1] in "+-":
+                sign = 1 if tok[1] == "+" else -1
+                self.pos += 1
+                continue
+            return terms
+
+    def term(self, sign: int) -> list[Term]:
+        coef = sign
+        tok = self.peek()
+        if tok and tok[0] == "num":
+            self.pos += 1
+            nxt = self.peek()
+            if not (nxt and nxt == ("sym", "*")):
+                return [Term(coef * int(tok[1]), "const")]
+            self.pos += 1
+            coef *= int(tok[1])
+        name = self.take("ref")
+        nxt = self.peek()
+        if nxt == ("sym", "("):
+            self.pos += 1
+            inner = self.take("ref")
+            if name == "sum":
+                terms = [Term(coef, "fact", f) for f in self.expand(inner)]
+            elif name == "prior":
+                terms = [Term(coef, "prior", self.fact(inner))]
+            elif name == "text":
+                self.take("sym", ",")
+                raw = self.take("str")[1:-1].replace("\\'", "'")
+                try:
+                    if re.compile(raw).groups < 1:
+                        raise self.fail("text() pattern needs one group for the number")
+                except re.error as exc:
+                    raise self.fail(f"bad text() pattern: {exc}") from None
+                terms = [Term(coef, "text", self.fact(inner), raw)]
+            else:
+                raise self.fail(f"unknown function {name}()")
+            self.take("sym", ")")
+            return terms
+        return [Term(coef, "fact", self.fact(name))]
+
+    def fact(self, ref: str) -> str:
+        if "*" in ref or ref not in self.schema.facts:
+            raise self.fail(f"{ref!r} is not a fact id")
+        return ref
+
+    def expand(self, pattern: str) -> list[str]:
+        regex = re.compile("^" + re.escape(pattern).replace(r"\*", r"[a-z_0-9]+") + "$")
+        found = [f for f in self.schema.facts if regex.match(f)]
+        if not found:
+            raise self.fail(f"{pattern!r} matches no fact")
+        return found
+
+
+def _domain(spec: str, schema: Schema) -> list[tuple[str, str]]:
+    """(value, official label) pairs for `rows(path)` / `columns(path)`, optionally narrowed by `: a, b`."""
+    match = re.fullmatch(r"(rows|columns)\(([a-z_.]+)\)(?::\s*(.+))?", spec.strip())
+    if not match:
+        raise SchemaError(f"rules: bad foreach domain {spec!r}")
+    kind, path, subset = match.groups()
+    values = schema.rows(path) if kind == "rows" else schema.columns(path)
+    if subset:
+        wanted = [v.strip() for v in subset.split(",")]
+        missing = [w for w in wanted if w not in values]
+        if missing:
+            raise SchemaError(f"rules: {missing} not in {spec!r}")
+        values = wanted
+    out = []
+    for value in values:
+        full = f"{path}.{value}"
+        if kind == "rows":
+            node = schema.object(full)
+            label = " ".join(schema.titles(full)[1:])
+            if node.get("x-group"):
+                label = f"{node['x-group']}·{label}"
+        else:
+            node = schema.resolve(schema.object(path)["properties"][value])
+            label = f"{node['x-group']}·{node['title']}" if node.get("x-group") else node["title"]
+        out.append((value, label))
+    return out
+
+
+def _bind(text: str, values: dict[str, str]) -> str:
+    def sub(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise SchemaError(f"rules: unbound variable {{{name}}} in {text!r}")
+        return values[name]
+
+    return re.sub(r"\{([a-z_]+)\}", sub, text)
+
+
+def expand(raw: dict, schema: Schema) -> RuleSet:
+    """Validate the rule file against its meta-schema and expand every rule into instances."""
+    with open(schema_path("rules.meta.json"), encoding="utf-8") as fh:
+        meta = json.load(fh)
+    errors = sorted(jsonschema.Draft202012Validator(meta).iter_errors(raw), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].path)
+        raise SchemaError(f"rules file invalid at {where or '(root)'}: {errors[0].message}")
+    rules, instances, ids = [], [], set()
+    for spec in raw["rules"]:
+        if spec["id"] in ids:
+            raise SchemaError(f"rules: duplicate rule id {spec['id']}")
+        ids.add(spec["id"])
+        rule = Rule(
+            id=spec["id"],
+            format_rule=spec["format_rule"],
+            kind=spec["kind"],
+            severity=spec["severity"],
+            source=spec["source"],
+            message=spec["message"],
+            requires=tuple(spec.get("requires", ())),
+            computes=spec.get("computes", False),
+            missing=spec.get("missing", "skip"),
+        )
+        rules.append(rule)
+        if rule.kind != "check":
+            continue
+        combos: list[list[tuple[str, str, str]]] = [[]]
+        for var, domain in spec.get("foreach", {}).items():
+            combos = [c + [(var, v, label)] for c in combos for v, label in _domain(domain, schema)]
+        for combo in combos:
+            values = {var: v for var, v, _ in combo}
+            check = _Parser(_bind(spec["check"], values), schema).comparison()
+            when = _Parser(_bind(spec["when"], values), schema).comparison() if "when" in spec else None
+            if rule.computes and (len(check.actual) != 1 or check.actual[0].source != "fact"
+                                  or check.actual[0].coef != 1 or check.op != "=="):
+                raise SchemaError(f"rules: {rule.id} computes, so its left side must be one fact and its operator ==")
+            instances.append(Instance(rule, tuple((var, label) for var, _, label in combo), check, when))
+    return RuleSet(raw["ruleset"], rules, instances)
+
+
+@cache
+def load_rules() -> RuleSet:
+    with open(schema_path("rules.json"), encoding="utf-8") as fh:
+        raw = json.load(fh)
+    return expand(raw, load_schema())
+
+
+def value_of(value: Any) -> float | int | None:
+    """A fact value usable in arithmetic, or None (blank, text, boolean, not finite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    return value

@@ -1,0 +1,243 @@
+"""The locked Excel template, rendered from the layout with openpyxl; filling it is the same code with values.
+
+The output is byte-for-byte reproducible (fixed zip timestamps and document dates), so the committed
+`templates/report_template.xlsx` can be compared with what the code builds.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.workbook.protection import WorkbookProtection
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from .layout import META_SHEET, Layout, SheetLayout, a1, load_layout, name_for, quote_sheet
+from .rules import Term, load_rules
+from .schema import load_schema
+
+FIXED_TIME = (2021, 9, 26, 0, 0, 0)  # the date of 国办公开办函〔2021〕30号
+_FIXED_ISO = "2021-09-26T00:00:00Z"
+
+_THIN = Side(style="thin", color="000000")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_BODY_FONT = "宋体"
+_STYLES = {
+    "title": dict(font=Font(name="黑体", size=14, bold=True), alignment=Alignment(horizontal="center", vertical="center")),
+    "header": dict(font=Font(name=_BODY_FONT, size=10, bold=True), border=_BORDER,
+                   fill=PatternFill("solid", fgColor="F2F2F2"),
+                   alignment=Alignment(horizontal="center", vertical="center", wrap_text=True)),
+    "label": dict(font=Font(name=_BODY_FONT, size=10), border=_BORDER,
+                  alignment=Alignment(horizontal="left", vertical="center", wrap_text=True)),
+    "note": dict(font=Font(name=_BODY_FONT, size=9), border=_BORDER,
+                 alignment=Alignment(horizontal="center", vertical="center", wrap_text=True)),
+    "input": dict(font=Font(name=_BODY_FONT, size=10), border=_BORDER, fill=PatternFill("solid", fgColor="FFF2CC"),
+                  alignment=Alignment(horizontal="center", vertical="center"), protection=Protection(locked=False)),
+    "text": dict(font=Font(name="仿宋", size=12), border=_BORDER, fill=PatternFill("solid", fgColor="FFF2CC"),
+                 alignment=Alignment(horizontal="left", vertical="top", wrap_text=True), protection=Protection(locked=False)),
+    "computed": dict(font=Font(name=_BODY_FONT, size=10, bold=True), border=_BORDER,
+                     fill=PatternFill("solid", fgColor="DDEBF7"), alignment=Alignment(horizontal="center", vertical="center")),
+    "const": dict(font=Font(name=_BODY_FONT, size=10), border=_BORDER, alignment=Alignment(horizontal="left", vertical="center")),
+}
+
+_VALIDATION = {
+    "count": dict(type="whole", operator="greaterThanOrEqual", formula1="0",
+                  prompt="填写不小于 0 的整数。没有发生的事项填 0，不要留空，也不要填“/”“无”或带单位。",
+                  error="这里只能填不小于 0 的整数（没有发生的填 0）。"),
+    "amount": dict(type="decimal", operator="greaterThanOrEqual", formula1="0",
+                   prompt="填写不小于 0 的数，可以有小数。没有发生的填 0。",
+                   error="这里只能填不小于 0 的数（没有发生的填 0）。"),
+    "integer": dict(type="whole", operator="between", formula1="2021", formula2="2100",
+                    prompt="填写报告所属年度，如 2024（2021 年及以后使用本格式）。",
+                    error="年度应为 2021 至 2100 之间的整数。"),
+    "string": dict(type="textLength", operator="lessThanOrEqual", formula1="200",
+                   prompt="按机关全称填写。", error="文字过长（最多 200 字）。"),
+    "text": dict(type="textLength", operator="lessThanOrEqual", formula1="32767",
+                 prompt="填写本部分正文。文中的数字应与表格一致。", error="单元格最多 32767 字。"),
+}
+
+
+def _style(cell, role: str) -> None:
+    for attr, value in _STYLES[role].items():
+        setattr(cell, attr, value)
+
+
+def _formula(terms: tuple[Term, ...], sheet: str, layout: Layout) -> str:
+    """`=SUM(D7:D27)` where the parts are plain cells, runs of neighbours collapsed into ranges."""
+    refs = []
+    for term in terms:
+        s, row, col = layout.cells[term.fact]
+        refs.append((term.coef, s, row, col))
+    if any(coef != 1 for coef, *_ in refs):
+        body = "".join(f"{'+' if c > 0 else '-'}{'' if abs(c) == 1 else f'{abs(c)}*'}{_cell(s, r, k, sheet)}"
+                       for c, s, r, k in refs)
+        return "=" + body.lstrip("+")
+    parts, i = [], 0
+    while i < len(refs):
+        _, s, r, k = refs[i]
+        j = i
+        while j + 1 < len(refs) and refs[j + 1][1] == s and (
+            (refs[j + 1][2] == refs[j][2] + 1 and refs[j + 1][3] == k) or (refs[j + 1][3] == refs[j][3] + 1 and refs[j + 1][2] == r)
+        ):
+            j += 1
+        start = _cell(s, r, k, sheet)
+        parts.append(start if j == i else f"{start}:{a1(refs[j][2], refs[j][3])}")
+        i = j + 1
+    return f"=SUM({','.join(parts)})"
+
+
+def _cell(sheet: str, row: int, col: int, here: str) -> str:
+    return a1(row, col) if sheet == here else f"{quote_sheet(sheet)}!{a1(row, col)}"
+
+
+def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict, layout: Layout) -> None:
+    schema = load_schema()
+    for label in sheet.labels:
+        cell = ws.cell(label.row, label.col, label.text)
+        if label.to_row or label.to_col:
+            ws.merge_cells(start_row=label.row, start_column=label.col, end_row=label.to_row, end_column=label.to_col)
+            for row in ws.iter_rows(min_row=label.row, max_row=label.to_row, min_col=label.col, max_col=label.to_col):
+                for c in row:
+                    _style(c, label.role)
+        else:
+            _style(cell, label.role)
+    validations: dict[str, DataValidation] = {}
+    for fact_id, (row, col) in sheet.facts.items():
+        fact = schema.facts[fact_id]
+        cell = ws.cell(row, col)
+        if fact_id in computed:
+            cell.value = _formula(computed[fact_id], sheet.name, layout)
+            role = "computed"
+        elif fact.kind == "const":
+            cell.value = fact.node["const"]
+            role = "const"
+        else:
+            role = "text" if fact.kind == "text" else "input"
+            if fact_id in values and values[fact_id] is not None:
+                cell.value = values[fact_id]
+                if isinstance(values[fact_id], str):
+                    cell.data_type = "s"  # text stays text, even when it starts with "="
+            dv = validations.get(fact.kind)
+            if dv is None:
+                spec = _VALIDATION[fact.kind]
+                dv = DataValidation(allow_blank=True, showInputMessage=True, showErrorMessage=True,
+                                    promptTitle="填写说明", errorTitle="输入有误", errorStyle="stop", **spec)
+                validations[fact.kind] = dv
+            dv.add(cell.coordinate)
+        last = sheet.value_merge.get(fact_id)
+        if last:
+            ws.merge_cells(start_row=row, start_column=col, end_row=row, end_column=last)
+            for c in range(col, last + 1):
+                _style(ws.cell(row, c), role)
+        else:
+            _style(cell, role)
+    for dv in validations.values():
+        ws.add_data_validation(dv)
+    for col, width in sheet.widths.items():
+        ws.column_dimensions[a1(1, col)[:-1]].width = width
+    for row, height in sheet.heights.items():
+        ws.row_dimensions[row].height = height
+    # print on A4 as the official tables look
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = sheet.orientation
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.print_area = f"A1:{a1(sheet.last_row, sheet.last_col)}"
+    first, last_header = sheet.header_rows
+    ws.print_title_rows = f"{first}:{last_header}"
+    ws.page_margins.left = ws.page_margins.right = 0.5
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.protection.sheet = True
+    ws.protection.formatColumns = False
+    ws.protection.formatRows = False
+
+
+def build(values: dict[str, Any] | None = None) -> bytes:
+    """The template as .xlsx bytes; with `values` (fact id -> value), a filled copy.
+
+    Facts the template computes (sums) are always formulas; values given for them are not written.
+    """
+    values = values or {}
+    layout = load_layout()
+    computed = load_rules().computed()
+    wb = Workbook()
+    wb.remove(wb.active)
+    for sheet in layout.sheets:
+        _render_sheet(wb.create_sheet(sheet.name), sheet, values, computed, layout)
+    for fact_id, (sheet, row, col) in layout.cells.items():
+        name = name_for(fact_id)
+        wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheet(sheet)}!{a1(row, col, absolute=True)}")
+    meta = wb.create_sheet(META_SHEET)
+    for key, value in template_identity().items():
+        meta.append([key, value])
+    meta.sheet_state = "veryHidden"
+    meta.protection.sheet = True
+    wb.security = WorkbookProtection(lockStructure=True)
+    wb.properties.title = "政府信息公开工作年度报告"
+    wb.properties.subject = "国办公开办函〔2021〕30号"
+    wb.properties.creator = "xxgk"
+    wb.active = 0
+    return _reproducible(wb)
+
+
+def template_identity() -> dict[str, str]:
+    """What the hidden sheet records: the format and fingerprints of the layout and the rules."""
+    layout = load_layout()
+    return {
+        "format": "2021",
+        "version": layout.fingerprint()[:12],
+        "layout": layout.fingerprint(),
+        "schema": load_schema().fingerprint(),
+        "ruleset": load_rules().version,
+    }
+
+
+def _reproducible(wb: Workbook) -> bytes:
+    raw = io.BytesIO()
+    wb.save(raw)
+    out = io.BytesIO()
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + _FIXED_ISO.encode(), data)
+            fixed = zipfile.ZipInfo(info.filename, FIXED_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16
+            dst.writestr(fixed, data)
+    return out.getvalue()
+
+
+def fill(report) -> bytes:
+    """A filled copy of the template; refuses (XxgkError) anything in the document that has no cell."""
+    from .errors import XxgkError
+
+    schema = load_schema()
+    flat = schema.flatten(report.document)
+    stray = [p for p in _leaf_paths(report.document) if p not in flat]
+    unplaceable = [f for f, v in flat.items() if isinstance(v, (dict, list))]
+    if stray or unplaceable:
+        names = "、".join((stray + unplaceable)[:5])
+        raise XxgkError(f"文档中有无法填入模板的内容：{names}{'等' if len(stray) + len(unplaceable) > 5 else ''}"
+                        "（不是 2021 格式的字段，或该处应为单个数值）。为避免丢失数据，未生成工作簿", path=str(report.path or ""))
+    too_long = [f for f, v in flat.items() if isinstance(v, str) and len(v) > 32767]
+    if too_long:
+        raise XxgkError(f"{schema.describe(too_long[0])} 超过 Excel 单元格上限 32767 字，无法完整写入，未生成工作簿",
+                        path=str(report.path or ""))
+    return build(flat)
+
+
+def _leaf_paths(node: Any, prefix: str = "") -> list[str]:
+    if isinstance(node, dict) and (node or not prefix):
+        paths = []
+        for key, value in node.items():
+            paths.extend(_leaf_paths(value, f"{prefix}.{key}" if prefix else str(key)))
+        return paths
+    return [prefix]

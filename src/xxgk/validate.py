@@ -1,0 +1,264 @@
+"""The validator: JSON Schema type checks (rule 5) and the rule file's checks, as findings on cells."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+
+from .findings import Finding, Result
+from .layout import load_layout
+from .rules import Comparison, Instance, Term, load_rules, value_of
+from .schema import load_schema
+
+if TYPE_CHECKING:
+    from .report import Report
+
+_BLANK_MARKS = {"/", "／", "无", "-", "－", "—", "——", "空", "N/A", "n/a", "\\"}
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema().document)
+
+
+def validate(report: "Report", prior: "Report | None" = None) -> Result:
+    """Every finding on `report`; with `prior` (last year's report) the cross-year rules too."""
+    result = Result(str(report.path) if report.path else None)
+    result.findings.extend(type_findings(report))
+    facts = report.facts
+    prior_facts = prior.facts if prior is not None else None
+    if prior is not None:
+        result.findings.extend(_prior_year_findings(report, prior))
+    for inst in load_rules().instances:
+        if "prior" in inst.rule.requires and prior_facts is None:
+            continue
+        finding = evaluate(inst, facts, prior_facts, report)
+        if finding:
+            result.findings.append(finding)
+    return result
+
+
+# -- rule 5 and the document's shape: the JSON Schema ----------------------------
+
+
+def type_findings(report: "Report") -> list[Finding]:
+    schema, layout = load_schema(), load_layout()
+    rule = load_rules().rule("value.type")
+    by_fact: dict[str, list[jsonschema.ValidationError]] = defaultdict(list)
+    findings = []
+    for error in _validator().iter_errors(report.document):
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required":
+            for key in error.validator_value:
+                if isinstance(error.instance, dict) and key not in error.instance:
+                    missing = f"{path}.{key}" if path else key
+                    ids = [f for f in schema.facts if f == missing or f.startswith(missing + ".")]
+                    ids = [f for f in ids if f not in report.derived]
+                    if ids:
+                        what = schema.describe(ids[0]) if len(ids) == 1 else f"「{' '.join(schema.titles(missing))}」（{len(ids)} 项）"
+                        findings.append(Finding(
+                            rule.id, rule.severity, rule.message.format(fact=what, problem="缺失，未填写"),
+                            tuple(ids), tuple(layout.ref(f) for f in ids), _expected_text(schema.facts[ids[0]]), None))
+        elif error.validator == "additionalProperties":
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            where = f"「{path}」下" if path else ""
+            findings.append(Finding(
+                rule.id, rule.severity,
+                f"{where}有不属于 2021 格式的字段：{'、'.join(extra)}（无法对应到模板的任何单元格）",
+                (), (), "2021 格式规定的字段", extra))
+        elif path in schema.facts:
+            by_fact[path].append(error)
+        else:
+            findings.append(Finding(
+                rule.id, rule.severity, f"「{path or '文档'}」结构不符合 2021 格式：应为{_json_type(error)}",
+                (), (), _json_type(error), _short(error.instance)))
+    for fact_id, errors in by_fact.items():
+        if fact_id in report.derived:
+            continue  # a formula whose inputs are bad: the inputs carry the findings
+        fact = schema.facts[fact_id]
+        value = errors[0].instance
+        findings.append(Finding(
+            rule.id, rule.severity,
+            rule.message.format(fact=schema.describe(fact_id), problem=_problem(fact, value, errors)),
+            (fact_id,), (layout.ref(fact_id),), _expected_text(fact), value))
+    order = {f: i for i, f in enumerate(schema.facts)}
+    findings.sort(key=lambda f: order.get(f.facts[0], -1) if f.facts else -1)
+    return findings
+
+
+def _expected_text(fact) -> str:
+    node = fact.node
+    if fact.kind == "count":
+        return "不小于 0 的整数"
+    if fact.kind == "amount":
+        return "不小于 0 的数"
+    if fact.kind == "integer":
+        return f"{node.get('minimum')}–{node.get('maximum')} 之间的整数"
+    if fact.kind == "const":
+        return str(node["const"])
+    return "文字"
+
+
+def _problem(fact, value: Any, errors: list) -> str:
+    kinds = {e.validator for e in errors}
+    if value is None:
+        return "未填写；没有发生的事项应填 0" if fact.numeric else "未填写"
+    if fact.kind == "const":
+        return f"应为「{fact.node['const']}」（{fact.node.get('description', '')}），实际为「{value}」"
+    if isinstance(value, bool):
+        return f"应为数字，实际为逻辑值 {'TRUE' if value else 'FALSE'}"
+    if isinstance(value, str) and fact.numeric:
+        return _text_in_number_cell(value)
+    if isinstance(value, (int, float)) and fact.numeric:
+        problems = []
+        if "type" in kinds and fact.kind in ("count", "integer"):
+            problems.append(f"应为整数，实际为 {value:g}")
+        if "minimum" in kinds and value < 0:
+            problems.append(f"不能为负数，实际为 {value:g}")
+        elif "minimum" in kinds or "maximum" in kinds:
+            problems.append(f"应在 {fact.node.get('minimum')}–{fact.node.get('maximum')} 之间，实际为 {value:g}")
+        if problems:
+            return "；".join(problems)
+    if "maxLength" in kinds and isinstance(value, str):
+        return f"文字过长：{len(value)} 字，最多 {fact.node['maxLength']} 字"
+    if "minLength" in kinds:
+        return "未填写"
+    return f"应为{_expected_text(fact)}，实际为「{_short(value)}」"
+
+
+def _text_in_number_cell(text: str) -> str:
+    stripped = text.strip()
+    if stripped == "":
+        return "只有空格，未填写数字；没有发生的事项应填 0"
+    if stripped in _BLANK_MARKS:
+        return f"不能填「{stripped}」，没有发生的事项应填 0"
+    normal = unicodedata.normalize("NFKC", stripped)
+    if normal != stripped and re.fullmatch(r"-?\d+(\.\d+)?", normal):
+        return f"含全角字符「{stripped}」，应填半角数字 {normal}"
+    if re.fullmatch(r"-?\d+(\.\d+)?", stripped):
+        return f"数字「{text}」被存成了文本，应以数字格式填写"
+    if re.match(r"-?\d", normal):
+        return f"应只填数字，不带单位或文字，实际为「{stripped}」"
+    return f"应填数字，实际为文字「{_short(stripped)}」"
+
+
+def _json_type(error) -> str:
+    return {"object": "对象", "array": "数组", "string": "文字", "integer": "整数", "number": "数"}.get(
+        str(error.schema.get("type")), str(error.schema.get("type", "正确的结构")))
+
+
+def _short(value: Any, limit: int = 40) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "…"
+    if isinstance(value, (dict, list)):
+        return type(value).__name__
+    return value
+
+
+# -- the rule file ------------------------------------------------------------
+
+
+def _prior_year_findings(report: "Report", prior: "Report") -> list[Finding]:
+    year, prior_year = report.facts.get("year"), prior.facts.get("year")
+    if isinstance(year, int) and isinstance(prior_year, int) and prior_year != year - 1:
+        return [Finding("prior.year", "warning",
+                        f"作为上年报告提供的文件年度为 {prior_year}，本报告年度为 {year}，应为 {year - 1} 年的报告",
+                        ("year",), (load_layout().ref("year"),), year - 1, prior_year)]
+    return []
+
+
+def _side(terms: tuple[Term, ...], facts: dict, prior: dict | None, report) -> tuple[Any, str | None, bool]:
+    """(value or None, quoted sentence for text terms, whether a missing optional fact made it unknown)."""
+    total: float = 0
+    quote = None
+    for term in terms:
+        if term.source == "const":
+            total += term.coef
+            continue
+        if term.source == "text":
+            found = _number_in_text(facts.get(term.fact), term.pattern)
+            if found is None:
+                return None, None, False
+            number, quote = found
+            total += term.coef * number
+            continue
+        source = prior if term.source == "prior" else facts
+        if source is None or term.fact not in source:
+            return None, None, True
+        value = value_of(source[term.fact])
+        if value is None:
+            return None, None, False
+        total += term.coef * value
+    return total, quote, False
+
+
+def _number_in_text(text: Any, pattern: str) -> tuple[int, str] | None:
+    if not isinstance(text, str):
+        return None
+    match = re.search(pattern, text)
+    if not match:
+        return None
+    start = max(text.rfind(p, 0, match.start()) for p in "。；\n") + 1
+    ends = [i for i in (text.find(p, match.end()) for p in "。；\n") if i >= 0]
+    end = min(ends) + 1 if ends else len(text)
+    return int(match.group(1)), text[start:end].strip()
+
+
+def _holds(actual: float, op: str, expected: float) -> bool:
+    if isinstance(actual, float) or isinstance(expected, float):
+        close = math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-6)
+        if op == "==":
+            return close
+        if close:
+            return op in ("<=", ">=")
+    return {"==": actual == expected, "<=": actual <= expected, ">=": actual >= expected,
+            "<": actual < expected, ">": actual > expected}[op]
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else round(value, 6)
+
+
+def evaluate(inst: Instance, facts: dict, prior: dict | None, report=None) -> Finding | None:
+    """The finding for one rule instance, or None when it holds or cannot be judged (unknown values)."""
+    if inst.when is not None:
+        left, _, _ = _side(inst.when.actual, facts, prior, report)
+        right, _, _ = _side(inst.when.expected, facts, prior, report)
+        if left is None or right is None or not _holds(left, inst.when.op, right):
+            return None
+    actual, quote, actual_missing = _side(inst.check.actual, facts, prior, report)
+    expected, _, expected_missing = _side(inst.check.expected, facts, prior, report)
+    if actual is None or expected is None:
+        if not (inst.rule.missing == "fails" and (actual_missing or expected_missing)):
+            return None
+    elif _holds(actual, inst.check.op, expected):
+        return None
+    layout = load_layout()
+    year = facts.get("year")
+    values = {var: label for var, label in inst.bindings}
+    values.update(
+        actual="未填写" if actual is None else _number(actual),
+        expected="未填写" if expected is None else _number(expected),
+        quote=quote or "",
+        year=year,
+        prior_year=(year - 1) if isinstance(year, int) else "上",
+    )
+    ids = tuple(inst.facts)
+    return Finding(
+        inst.rule.id,
+        inst.rule.severity,
+        inst.rule.message.format(**values),
+        ids,
+        tuple(layout.ref(f) for f in ids),
+        values["expected"] if expected is not None else None,
+        values["actual"] if actual is not None else None,
+    )
+
+
+__all__ = ["validate", "evaluate", "type_findings", "Comparison"]

@@ -1,0 +1,200 @@
+"""Reading a filled template: values through python-calamine, cells found by the template's defined names.
+
+The workbook part (`xl/workbook.xml`) is parsed directly for the names and the sheet files; no
+openpyxl load. An empty value is looked at once more in the sheet's XML, because calamine shows
+a blank cell, an error value and a formula never calculated all as ''.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import posixpath
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from defusedxml import ElementTree as SafeET
+from python_calamine import CalamineWorkbook
+
+from .errors import NotAReport
+from .layout import META_SHEET, fact_for_name, load_layout
+from .report import Report
+from .rules import load_rules, value_of
+from .schema import load_schema
+
+_NS = {
+    "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    "pr": "http://schemas.openxmlformats.org/package/2006/relationships",
+}
+_REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)$")
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _col_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+class _Package:
+    """The zip, its sheet names, sheet part paths and defined names."""
+
+    def __init__(self, path: Path, data: bytes):
+        self.path = path
+        if data.startswith(_OLE_MAGIC):
+            raise NotAReport("文件已加密（设有打开密码）或是旧版 .xls 文件：请在 Excel 中“文件→信息→保护工作簿→用密码进行加密”"
+                             "清空密码，另存为 .xlsx 后再提交", path=str(path))
+        try:
+            self.zip = zipfile.ZipFile(io.BytesIO(data))
+            root = SafeET.fromstring(self.zip.read("xl/workbook.xml"))
+            rels = SafeET.fromstring(self.zip.read("xl/_rels/workbook.xml.rels"))
+        except (zipfile.BadZipFile, KeyError, SafeET.ParseError, EOFError):
+            raise NotAReport("不是有效的 Excel 工作簿（.xlsx）：文件已损坏、不完整，或是改了扩展名的其他文件", path=str(path)) from None
+        targets = {r.get("Id"): r.get("Target") for r in rels.findall("pr:Relationship", _NS)}
+        self.sheet_parts: dict[str, str] = {}
+        for sheet in root.findall("m:sheets/m:sheet", _NS):
+            target = targets.get(sheet.get(f"{{{_NS['r']}}}id"), "")
+            part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+            self.sheet_parts[sheet.get("name")] = part
+        self.names = {
+            n.get("name"): (n.text or "").strip()
+            for n in root.findall("m:definedNames/m:definedName", _NS)
+            if n.get("localSheetId") is None
+        }
+
+    def cell_kinds(self, sheet: str, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, str]]:
+        """For cells calamine read as '': ('formula', text), ('error', code) or absent (truly blank)."""
+        found: dict[tuple[int, int], tuple[str, str]] = {}
+        part = self.sheet_parts.get(sheet)
+        if not part or not wanted:
+            return found
+        tag_c, tag_f, tag_v = (f"{{{_NS['m']}}}{t}" for t in ("c", "f", "v"))
+        with self.zip.open(part) as fh:
+            for _, elem in SafeET.iterparse(fh, events=("end",)):
+                if elem.tag != tag_c:
+                    continue
+                m = re.match(r"([A-Z]+)(\d+)$", elem.get("r", ""))
+                if m:
+                    pos = (int(m.group(2)), _col_number(m.group(1)))
+                    if pos in wanted:
+                        formula = elem.find(tag_f)
+                        if elem.get("t") == "e":
+                            found[pos] = ("error", (elem.findtext(tag_v) or "#错误").strip())
+                        elif formula is not None:
+                            found[pos] = ("formula", "=" + (formula.text or ""))
+                elem.clear()
+        return found
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    return value
+
+
+def read(path: Path, data: bytes) -> Report:
+    """Read a filled template workbook into a Report; raise NotAReport when it is not one."""
+    schema, layout = load_schema(), load_layout()
+    package = _Package(path, data)
+    if META_SHEET not in package.sheet_parts:
+        raise NotAReport("不是本工具的年度报告模板（缺少模板标识工作表），请用 xxgk template 生成的模板填报", path=str(path))
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        meta = {str(row[0]): row[1] for row in book.get_sheet_by_name(META_SHEET).to_python() if len(row) > 1}
+    except Exception as exc:  # calamine raises its own error types for damaged parts
+        raise NotAReport(f"工作簿无法读取（{type(exc).__name__}）", path=str(path)) from None
+    if str(meta.get("format")) != "2021":
+        raise NotAReport(f"模板格式为「{meta.get('format')}」，本工具只处理 2021 年格式（国办公开办函〔2021〕30号）", path=str(path))
+    if meta.get("layout") != layout.fingerprint():
+        raise NotAReport(f"模板版本不符（该文件模板 {meta.get('version', '未知')}，当前模板 {layout_version()}）："
+                         "请把数字复制到当前模板，或用 xxgk export 导出后 xxgk fill 重新生成", path=str(path))
+
+    # cells by defined name, never by fixed coordinates
+    positions: dict[str, tuple[str, int, int]] = {}
+    for name, target in package.names.items():
+        fact_id = fact_for_name(name)
+        if fact_id is None or fact_id not in schema.facts:
+            continue
+        m = _REF.match(target)
+        if not m:
+            raise NotAReport(f"定义名称 {name} 指向无效位置「{target}」（可能删除了行、列或工作表）", path=str(path))
+        sheet = (m.group(1) or "").replace("''", "'") or m.group(2)
+        positions[fact_id] = (sheet, int(m.group(4)), _col_number(m.group(3)))
+    missing = [f for f in schema.facts if f not in positions]
+    if missing:
+        raise NotAReport(f"缺少 {len(missing)} 个定义名称（如 {missing[0]}），工作簿不是完整的模板", path=str(path))
+
+    grids: dict[str, list[list[Any]]] = {}
+    for sheet in {p[0] for p in positions.values()}:
+        if sheet not in package.sheet_parts:
+            raise NotAReport(f"缺少工作表「{sheet}」（可能被删除或改名）", path=str(path))
+        try:
+            grids[sheet] = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        except Exception as exc:
+            raise NotAReport(f"工作表「{sheet}」无法读取（{type(exc).__name__}）", path=str(path)) from None
+
+    flat: dict[str, Any] = {}
+    empty: dict[str, set[tuple[int, int]]] = {}
+    for fact_id, (sheet, row, col) in positions.items():
+        grid = grids[sheet]
+        value = grid[row - 1][col - 1] if row <= len(grid) and col <= len(grid[row - 1]) else ""
+        if value == "":
+            empty.setdefault(sheet, set()).add((row, col))
+            value = None
+        flat[fact_id] = _normal(value)
+
+    formulas: set[str] = set()
+    by_pos = {pos: f for f, pos in positions.items()}
+    for sheet, cells in empty.items():
+        for (row, col), (kind, text) in package.cell_kinds(sheet, cells).items():
+            fact_id = by_pos[(sheet, row, col)]
+            flat[fact_id] = text
+            if kind == "formula":
+                formulas.add(fact_id)
+    derived = _recompute(flat, formulas)
+
+    for fact_id in list(flat):
+        if flat[fact_id] is None and not schema.facts[fact_id].required:
+            del flat[fact_id]
+    report = Report(schema.nest(flat), path, hashlib.sha256(data).hexdigest(), frozenset(derived))
+    return report
+
+
+def _recompute(flat: dict[str, Any], formulas: set[str]) -> set[str]:
+    """Fill in the template's own sum formulas that were saved without a value (e.g. by openpyxl)."""
+    computed = load_rules().computed()
+    derived: set[str] = set()
+    visiting: set[str] = set()
+
+    def value(fact_id: str) -> Any:
+        if fact_id in formulas and fact_id in computed:
+            if fact_id in visiting:
+                raise NotAReport(f"模板公式循环引用：{fact_id}")
+            visiting.add(fact_id)
+            parts = [value(t.fact) if t.source == "fact" else None for t in computed[fact_id]]
+            visiting.discard(fact_id)
+            numbers = [value_of(p) for p in parts]
+            if any(n is None for n in numbers):
+                flat[fact_id] = None
+            else:
+                flat[fact_id] = sum(t.coef * n for t, n in zip(computed[fact_id], numbers))
+            formulas.discard(fact_id)
+            derived.add(fact_id)
+        return flat.get(fact_id)
+
+    for fact_id in list(formulas):
+        value(fact_id)
+    return derived
+
+
+def layout_version() -> str:
+    return load_layout().fingerprint()[:12]
