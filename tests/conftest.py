@@ -51,3 +51,32 @@ def write_workbook(tmp_path: Path):
         return path
 
     return make
+
+
+def soffice() -> str:
+    """The LibreOffice binary; tests that need it skip without it, except where CI requires it."""
+    import os
+    import shutil
+
+    found = shutil.which("soffice") or shutil.which("libreoffice")
+    if not found:
+        if os.environ.get("XXGK_REQUIRE_SOFFICE"):
+            pytest.fail("LibreOffice (soffice) is required here but not installed")
+        pytest.skip("LibreOffice (soffice) not installed")
+    return found
+
+
+def soffice_roundtrip(source: Path, outdir: Path) -> Path:
+    """Open `source` in LibreOffice headless and save it again as .xlsx; return the saved file."""
+    import subprocess
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    profile = outdir / "profile"
+    subprocess.run(
+        [soffice(), "--headless", "--norestore", f"-env:UserInstallation={profile.as_uri()}",
+         "--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(outdir), str(source)],
+        check=True, capture_output=True, timeout=180,
+    )
+    saved = outdir / source.name
+    assert saved.exists(), f"LibreOffice wrote no {saved.name}"
+    return saved

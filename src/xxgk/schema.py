@@ -85,6 +85,7 @@ class Schema:
 
     def rows(self, path: str) -> list[str]:
         """Paths (relative to `path`) of the objects under it whose members are all facts: a table's rows."""
+        self.object(path)
         found = []
         base = f"{path}."
         for obj_path, obj in self._objects.items():
