@@ -146,7 +146,7 @@ def test_printing_on_a4(wb):
         assert ws.sheet_properties.pageSetUpPr.fitToPage
         if ws.title in orientation:
             assert ws.page_setup.orientation == orientation[ws.title]
-    assert wb["表三 依申请公开"].print_title_rows == "2:4"
+    assert wb["表三 依申请公开"].print_title_rows == "$2:$4"
 
 
 def test_text_values_stay_text_even_when_they_look_like_formulas(tmp_path, clean_doc):
