@@ -147,3 +147,27 @@ def test_python_api():
     assert not bad.valid and all(isinstance(f, xxgk.Finding) for f in bad.findings)
     with pytest.raises(xxgk.NotAReport):
         xxgk.load(EXAMPLES / "nope.json")
+
+
+def test_a_broken_rule_file_is_a_maintainers_error_not_a_bad_report(monkeypatch, capsys):
+    import importlib
+
+    from xxgk import cli
+    from xxgk.errors import SchemaError
+
+    validate_module = importlib.import_module("xxgk.validate")
+
+    def broken():
+        raise SchemaError("rules file invalid at rules/1/severity")
+
+    monkeypatch.setattr(validate_module, "load_rules", broken)
+    code = cli.main(["validate", str(EXAMPLES / "lushan-2021.json")])
+    assert code == 3
+    assert "rules file invalid" in capsys.readouterr().err
+
+
+def test_output_cut_short_by_a_closed_pipe_is_not_an_internal_error():
+    proc = subprocess.run(f'"{sys.executable}" -m xxgk.cli validate "{EXAMPLES / "made-up-errors-2022.json"}" | head -1',
+                          shell=True, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.startswith("【有错误】")
+    assert "内部错误" not in proc.stderr and "Traceback" not in proc.stderr

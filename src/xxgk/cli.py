@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .errors import XxgkError
+from .errors import NotAReport, XxgkError
 from .findings import SEVERITY_LABEL, Result
 from .output import write_atomic
 from .report import load
@@ -67,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except XxgkError as exc:
         print(f"xxgk：{exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # e.g. `xxgk validate … | head`: the reader has gone, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("xxgk：已中断", file=sys.stderr)
         return 130
@@ -124,7 +127,7 @@ def _validate(args) -> int:
             print(f"\r校验 {i}/{len(args.files)} …", end="", file=sys.stderr, flush=True)
         try:
             outcomes.append((name, validate(load(name), prior), None))
-        except XxgkError as exc:
+        except NotAReport as exc:
             outcomes.append((name, None, exc.message))
     if show_progress:
         print(file=sys.stderr)

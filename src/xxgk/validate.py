@@ -108,7 +108,7 @@ def _expected_text(fact) -> str:
 def _problem(fact, value: Any, errors: list) -> str:
     kinds = {e.validator for e in errors}
     if value is None:
-        return "未填写；没有发生的事项应填 0" if fact.numeric else "未填写"
+        return "未填写；没有发生的事项应填 0" if fact.kind in ("count", "amount") else "未填写"
     if fact.kind == "const":
         return f"应为「{fact.node['const']}」（{fact.node.get('description', '')}），实际为「{value}」"
     if isinstance(value, bool):

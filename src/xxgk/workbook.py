@@ -116,7 +116,7 @@ def read(path: Path, data: bytes) -> Report:
         raise NotAReport(f"模板格式为「{meta.get('format')}」，本工具只处理 2021 年格式（国办公开办函〔2021〕30号）", path=str(path))
     if meta.get("layout") != layout.fingerprint():
         raise NotAReport(f"模板版本不符（该文件模板 {meta.get('version', '未知')}，当前模板 {layout_version()}）："
-                         "请把数字复制到当前模板，或用 xxgk export 导出后 xxgk fill 重新生成", path=str(path))
+                         "请用 xxgk template 生成当前模板，把数字和文字复制过去后再提交", path=str(path))
 
     # cells by defined name, never by fixed coordinates
     positions: dict[str, tuple[str, int, int]] = {}
