@@ -11,9 +11,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TYPE_CHECKING
 
 from .errors import SchemaError
 from .schema import Schema, load_schema
+
+if TYPE_CHECKING:
+    from .rules import Term
 
 
 META_SHEET = "_xxgk"
@@ -271,3 +275,32 @@ def load_layout() -> Layout:
     if missing:
         raise SchemaError(f"schema: facts on no sheet: {sorted(missing)}")
     return Layout(sheets, cells)
+
+
+def formula(terms: tuple["Term", ...], sheet: str) -> str:
+    """`=SUM(D7:D27)` where the parts are plain cells, runs of neighbours collapsed into ranges."""
+    layout = load_layout()
+    refs = []
+    for term in terms:
+        s, row, col = layout.cells[term.fact]
+        refs.append((term.coef, s, row, col))
+    if any(coef != 1 for coef, *_ in refs):
+        body = "".join(f"{'+' if c > 0 else '-'}{'' if abs(c) == 1 else f'{abs(c)}*'}{_cell(s, r, k, sheet)}"
+                       for c, s, r, k in refs)
+        return "=" + body.lstrip("+")
+    parts, i = [], 0
+    while i < len(refs):
+        _, s, r, k = refs[i]
+        j = i
+        while j + 1 < len(refs) and refs[j + 1][1] == s and (
+            (refs[j + 1][2] == refs[j][2] + 1 and refs[j + 1][3] == k) or (refs[j + 1][3] == refs[j][3] + 1 and refs[j + 1][2] == r)
+        ):
+            j += 1
+        start = _cell(s, r, k, sheet)
+        parts.append(start if j == i else f"{start}:{a1(refs[j][2], refs[j][3])}")
+        i = j + 1
+    return f"=SUM({','.join(parts)})"
+
+
+def _cell(sheet: str, row: int, col: int, here: str) -> str:
+    return a1(row, col) if sheet == here else f"{quote_sheet(sheet)}!{a1(row, col)}"

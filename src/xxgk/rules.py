@@ -103,11 +103,13 @@ class RuleSet:
 
     def computed(self) -> dict[str, tuple[Term, ...]]:
         """Fact id -> the terms the template computes it from (first `computes` rule that defines it)."""
-        found: dict[str, tuple[Term, ...]] = {}
-        for inst in self.instances:
-            if inst.rule.computes:
-                found.setdefault(inst.check.actual[0].fact, inst.check.expected)
-        return found
+        if not hasattr(self, "_computed"):
+            found: dict[str, tuple[Term, ...]] = {}
+            for inst in self.instances:
+                if inst.rule.computes:
+                    found.setdefault(inst.check.actual[0].fact, inst.check.expected)
+            self._computed = found
+        return self._computed
 
 
 # -- parsing ---------------------------------------------------------------

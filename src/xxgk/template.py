@@ -17,8 +17,8 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from .layout import META_SHEET, Layout, SheetLayout, a1, load_layout, name_for, quote_sheet
-from .rules import Term, load_rules
+from .layout import META_SHEET, Layout, SheetLayout, a1, formula, load_layout, name_for, quote_sheet
+from .rules import load_rules
 from .schema import load_schema
 
 FIXED_TIME = (2021, 9, 26, 0, 0, 0)  # the date of 国办公开办函〔2021〕30号
@@ -67,34 +67,6 @@ def _style(cell, role: str) -> None:
         setattr(cell, attr, value)
 
 
-def _formula(terms: tuple[Term, ...], sheet: str, layout: Layout) -> str:
-    """`=SUM(D7:D27)` where the parts are plain cells, runs of neighbours collapsed into ranges."""
-    refs = []
-    for term in terms:
-        s, row, col = layout.cells[term.fact]
-        refs.append((term.coef, s, row, col))
-    if any(coef != 1 for coef, *_ in refs):
-        body = "".join(f"{'+' if c > 0 else '-'}{'' if abs(c) == 1 else f'{abs(c)}*'}{_cell(s, r, k, sheet)}"
-                       for c, s, r, k in refs)
-        return "=" + body.lstrip("+")
-    parts, i = [], 0
-    while i < len(refs):
-        _, s, r, k = refs[i]
-        j = i
-        while j + 1 < len(refs) and refs[j + 1][1] == s and (
-            (refs[j + 1][2] == refs[j][2] + 1 and refs[j + 1][3] == k) or (refs[j + 1][3] == refs[j][3] + 1 and refs[j + 1][2] == r)
-        ):
-            j += 1
-        start = _cell(s, r, k, sheet)
-        parts.append(start if j == i else f"{start}:{a1(refs[j][2], refs[j][3])}")
-        i = j + 1
-    return f"=SUM({','.join(parts)})"
-
-
-def _cell(sheet: str, row: int, col: int, here: str) -> str:
-    return a1(row, col) if sheet == here else f"{quote_sheet(sheet)}!{a1(row, col)}"
-
-
 def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict, layout: Layout) -> None:
     schema = load_schema()
     for label in sheet.labels:
@@ -111,7 +83,7 @@ def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict
         fact = schema.facts[fact_id]
         cell = ws.cell(row, col)
         if fact_id in computed:
-            cell.value = _formula(computed[fact_id], sheet.name, layout)
+            cell.value = formula(computed[fact_id], sheet.name)
             role = "computed"
         elif fact.kind == "const":
             cell.value = fact.node["const"]

@@ -47,7 +47,67 @@ def validate(report: "Report", prior: "Report | None" = None) -> Result:
 # -- rule 5 and the document's shape: the JSON Schema ----------------------------
 
 
+_FACT_KEYWORDS = {"type", "minimum", "maximum", "const", "minLength", "maxLength"}
+_ANNOTATIONS = {"title", "description", "$ref", "x-def", "x-group", "x-block", "x-note", "x-header", "x-row-header"}
+
+
+@cache
+def _fact_checks() -> dict[str, Any] | None:
+    """Per fact, a predicate equivalent to its schema node; None if a node uses any other keyword."""
+    checks = {}
+    for fact in load_schema():
+        node = fact.node
+        if set(node) - _FACT_KEYWORDS - _ANNOTATIONS:
+            return None
+        checks[fact.id] = _predicate(node)
+    return checks
+
+
+def _predicate(node: dict):
+    kind, low, high = node.get("type"), node.get("minimum"), node.get("maximum")
+    const, min_len, max_len = node.get("const"), node.get("minLength"), node.get("maxLength")
+
+    def ok(value: Any) -> bool:
+        if "const" in node and not (type(value) is type(const) and value == const):
+            return False
+        if kind in ("integer", "number"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return False
+            if kind == "integer" and isinstance(value, float) and not value.is_integer():
+                return False
+            if (low is not None and value < low) or (high is not None and value > high):
+                return False
+        elif kind == "string":
+            if not isinstance(value, str):
+                return False
+            if (min_len is not None and len(value) < min_len) or (max_len is not None and len(value) > max_len):
+                return False
+        return True
+
+    return ok
+
+
+def _plainly_valid(report: "Report") -> bool:
+    """The common case, decided without running jsonschema: every fact present and of its type, nothing else.
+
+    Only when this says no does the full JSON Schema validation run (it then names each problem).
+    """
+    checks = _fact_checks()
+    if checks is None:
+        return False
+    schema, facts = load_schema(), report.facts
+    for fact in schema:
+        if fact.id in facts:
+            if not checks[fact.id](facts[fact.id]):
+                return False
+        elif fact.required:
+            return False
+    return schema.nest(facts) == report.document
+
+
 def type_findings(report: "Report") -> list[Finding]:
+    if _plainly_valid(report):
+        return []
     schema, layout = load_schema(), load_layout()
     rule = load_rules().rule("value.type")
     by_fact: dict[str, list[jsonschema.ValidationError]] = defaultdict(list)
@@ -136,6 +196,10 @@ def _text_in_number_cell(text: str) -> str:
     stripped = text.strip()
     if stripped == "":
         return "只有空格，未填写数字；没有发生的事项应填 0"
+    if stripped.startswith("="):
+        return f"是公式「{stripped}」，但文件中没有保存计算结果：请在 Excel 中打开、确认数值后保存，或直接填数字"
+    if re.fullmatch(r"#[A-Z/0!?]+[!?A-Z]?", stripped) or stripped == "#错误":
+        return f"公式出错「{stripped}」，应填数字"
     if stripped in _BLANK_MARKS:
         return f"不能填「{stripped}」，没有发生的事项应填 0"
     normal = unicodedata.normalize("NFKC", stripped)

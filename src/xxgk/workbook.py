@@ -13,6 +13,8 @@ import io
 import posixpath
 import re
 import zipfile
+import zlib
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from defusedxml import ElementTree as SafeET
 from python_calamine import CalamineWorkbook
 
 from .errors import NotAReport
-from .layout import META_SHEET, fact_for_name, load_layout
+from .layout import META_SHEET, fact_for_name, formula, load_layout
 from .report import Report
 from .rules import load_rules, value_of
 from .schema import load_schema
@@ -68,27 +70,42 @@ class _Package:
         }
 
     def cell_kinds(self, sheet: str, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, str]]:
-        """For cells calamine read as '': ('formula', text), ('error', code) or absent (truly blank)."""
+        """For cells calamine read as '': ('formula', text), ('error', code) or absent (truly blank).
+
+        A scan of the cell elements rather than a full XML parse: calamine has already read this
+        part, so it is well-formed, and only a few cells are looked at.
+        """
         found: dict[tuple[int, int], tuple[str, str]] = {}
         part = self.sheet_parts.get(sheet)
         if not part or not wanted:
             return found
-        tag_c, tag_f, tag_v = (f"{{{_NS['m']}}}{t}" for t in ("c", "f", "v"))
-        with self.zip.open(part) as fh:
-            for _, elem in SafeET.iterparse(fh, events=("end",)):
-                if elem.tag != tag_c:
-                    continue
-                m = re.match(r"([A-Z]+)(\d+)$", elem.get("r", ""))
-                if m:
-                    pos = (int(m.group(2)), _col_number(m.group(1)))
-                    if pos in wanted:
-                        formula = elem.find(tag_f)
-                        if elem.get("t") == "e":
-                            found[pos] = ("error", (elem.findtext(tag_v) or "#错误").strip())
-                        elif formula is not None:
-                            found[pos] = ("formula", "=" + (formula.text or ""))
-                elem.clear()
+        xml = self.zip.read(part)
+        for match in _CELL.finditer(xml):
+            ref = _ATTR_R.search(match.group(1))
+            m = re.match(rb"([A-Z]+)(\d+)$", ref.group(1)) if ref else None
+            if not m or (pos := (int(m.group(2)), _col_number(m.group(1).decode()))) not in wanted:
+                continue
+            body = match.group(3) or b""
+            if _ATTR_T_ERROR.search(match.group(1)):
+                value = _VALUE.search(body)
+                found[pos] = ("error", _unescape(value.group(1)) if value else "#错误")
+            elif (formula := _FORMULA.search(body)) is not None:
+                found[pos] = ("formula", "=" + _unescape(formula.group(1) or b""))
         return found
+
+
+_CELL = re.compile(rb"<(?:\w+:)?c\s([^>]*?)(/>|>(.*?)</(?:\w+:)?c>)", re.S)
+_ATTR_R = re.compile(rb'\br="([A-Z]+\d+)"')
+_ATTR_T_ERROR = re.compile(rb'\bt="e"')
+_VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
+_FORMULA = re.compile(rb"<(?:\w+:)?f(?:\s[^>]*)?(?:/>|>([^<]*)</(?:\w+:)?f>)")
+
+
+def _unescape(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").strip()
+    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&")):
+        text = text.replace(entity, char)
+    return text
 
 
 def _normal(value: Any) -> Any:
@@ -103,6 +120,13 @@ def _normal(value: Any) -> Any:
 
 def read(path: Path, data: bytes) -> Report:
     """Read a filled template workbook into a Report; raise NotAReport when it is not one."""
+    try:
+        return _read(path, data)
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, UnicodeDecodeError):
+        raise NotAReport("不是有效的 Excel 工作簿（.xlsx）：文件已损坏、不完整，或是改了扩展名的其他文件", path=str(path)) from None
+
+
+def _read(path: Path, data: bytes) -> Report:
     schema, layout = load_schema(), load_layout()
     package = _Package(path, data)
     if META_SHEET not in package.sheet_parts:
@@ -160,13 +184,28 @@ def read(path: Path, data: bytes) -> Report:
             flat[fact_id] = text
             if kind == "formula":
                 formulas.add(fact_id)
-    derived = _recompute(flat, formulas)
+    derived = _recompute(flat, {f for f in formulas if _is_template_formula(f, flat[f], positions[f][0])})
 
     for fact_id in list(flat):
         if flat[fact_id] is None and not schema.facts[fact_id].required:
             del flat[fact_id]
     report = Report(schema.nest(flat), path, hashlib.sha256(data).hexdigest(), frozenset(derived))
     return report
+
+
+def _canon(text: str) -> str:
+    return text.replace("$", "").replace(" ", "").upper()
+
+
+@cache
+def _template_formulas() -> dict[str, str]:
+    cells = load_layout().cells
+    return {f: _canon(formula(terms, cells[f][0])) for f, terms in load_rules().computed().items()}
+
+
+def _is_template_formula(fact_id: str, text: str, sheet: str) -> bool:
+    """True when the cell still holds the sum the template put there (not a formula someone typed)."""
+    return _template_formulas().get(fact_id) == _canon(text)
 
 
 def _recompute(flat: dict[str, Any], formulas: set[str]) -> set[str]:
