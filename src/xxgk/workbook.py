@@ -34,6 +34,9 @@ _NS = {
 }
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)$")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# what zipfile raises for a damaged archive: bad headers, bad deflate data, odd versions, bad offsets
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, NotImplementedError, ValueError, RuntimeError, OSError)
+_DAMAGED_MESSAGE = "不是有效的 Excel 工作簿（.xlsx）：文件已损坏、不完整，或是改了扩展名的其他文件"
 
 
 def _col_number(letters: str) -> int:
@@ -53,10 +56,10 @@ class _Package:
                              "清空密码，另存为 .xlsx 后再提交", path=str(path))
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
-            root = SafeET.fromstring(self.zip.read("xl/workbook.xml"))
-            rels = SafeET.fromstring(self.zip.read("xl/_rels/workbook.xml.rels"))
-        except (zipfile.BadZipFile, KeyError, SafeET.ParseError, EOFError):
-            raise NotAReport("不是有效的 Excel 工作簿（.xlsx）：文件已损坏、不完整，或是改了扩展名的其他文件", path=str(path)) from None
+            root = SafeET.fromstring(self.part("xl/workbook.xml"))
+            rels = SafeET.fromstring(self.part("xl/_rels/workbook.xml.rels"))
+        except (*_DAMAGED, SafeET.ParseError):
+            raise NotAReport(_DAMAGED_MESSAGE, path=str(path)) from None
         targets = {r.get("Id"): r.get("Target") for r in rels.findall("pr:Relationship", _NS)}
         self.sheet_parts: dict[str, str] = {}
         for sheet in root.findall("m:sheets/m:sheet", _NS):
@@ -69,6 +72,13 @@ class _Package:
             if n.get("localSheetId") is None
         }
 
+    def part(self, name: str) -> bytes:
+        """One member of the archive; any damage to the archive is the user's file, not our bug."""
+        try:
+            return self.zip.read(name)
+        except _DAMAGED:
+            raise NotAReport(_DAMAGED_MESSAGE, path=str(self.path)) from None
+
     def cell_kinds(self, sheet: str, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, str]]:
         """For cells calamine read as '': ('formula', text), ('error', code) or absent (truly blank).
 
@@ -79,7 +89,7 @@ class _Package:
         part = self.sheet_parts.get(sheet)
         if not part or not wanted:
             return found
-        xml = self.zip.read(part)
+        xml = self.part(part)
         for match in _CELL.finditer(xml):
             ref = _ATTR_R.search(match.group(1))
             m = re.match(rb"([A-Z]+)(\d+)$", ref.group(1)) if ref else None
@@ -120,13 +130,6 @@ def _normal(value: Any) -> Any:
 
 def read(path: Path, data: bytes) -> Report:
     """Read a filled template workbook into a Report; raise NotAReport when it is not one."""
-    try:
-        return _read(path, data)
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, UnicodeDecodeError):
-        raise NotAReport("不是有效的 Excel 工作簿（.xlsx）：文件已损坏、不完整，或是改了扩展名的其他文件", path=str(path)) from None
-
-
-def _read(path: Path, data: bytes) -> Report:
     schema, layout = load_schema(), load_layout()
     package = _Package(path, data)
     if META_SHEET not in package.sheet_parts:
@@ -139,7 +142,7 @@ def _read(path: Path, data: bytes) -> Report:
     if str(meta.get("format")) != "2021":
         raise NotAReport(f"模板格式为「{meta.get('format')}」，本工具只处理 2021 年格式（国办公开办函〔2021〕30号）", path=str(path))
     if meta.get("layout") != layout.fingerprint():
-        raise NotAReport(f"模板版本不符（该文件模板 {meta.get('version', '未知')}，当前模板 {layout_version()}）："
+        raise NotAReport(f"模板版本不符（该文件模板 {str(meta.get('layout') or '未知')[:12]}，当前模板 {layout_version()}）："
                          "请用 xxgk template 生成当前模板，把数字和文字复制过去后再提交", path=str(path))
 
     # cells by defined name, never by fixed coordinates
