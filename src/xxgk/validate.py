@@ -38,7 +38,7 @@ def validate(report: "Report", prior: "Report | None" = None) -> Result:
     for inst in load_rules().instances:
         if "prior" in inst.rule.requires and prior_facts is None:
             continue
-        finding = evaluate(inst, facts, prior_facts, report)
+        finding = evaluate(inst, facts, prior_facts)
         if finding:
             result.findings.append(finding)
     return result
@@ -237,7 +237,7 @@ def _prior_year_findings(report: "Report", prior: "Report") -> list[Finding]:
     return []
 
 
-def _side(terms: tuple[Term, ...], facts: dict, prior: dict | None, report) -> tuple[Any, str | None, bool]:
+def _side(terms: tuple[Term, ...], facts: dict, prior: dict | None) -> tuple[Any, str | None, bool]:
     """(value or None, quoted sentence for text terms, whether a missing optional fact made it unknown)."""
     total: float = 0
     quote = None
@@ -289,15 +289,15 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else round(value, 6)
 
 
-def evaluate(inst: Instance, facts: dict, prior: dict | None, report=None) -> Finding | None:
+def evaluate(inst: Instance, facts: dict, prior: dict | None) -> Finding | None:
     """The finding for one rule instance, or None when it holds or cannot be judged (unknown values)."""
     if inst.when is not None:
-        left, _, _ = _side(inst.when.actual, facts, prior, report)
-        right, _, _ = _side(inst.when.expected, facts, prior, report)
+        left, _, _ = _side(inst.when.actual, facts, prior)
+        right, _, _ = _side(inst.when.expected, facts, prior)
         if left is None or right is None or not _holds(left, inst.when.op, right):
             return None
-    actual, quote, actual_missing = _side(inst.check.actual, facts, prior, report)
-    expected, _, expected_missing = _side(inst.check.expected, facts, prior, report)
+    actual, quote, actual_missing = _side(inst.check.actual, facts, prior)
+    expected, _, expected_missing = _side(inst.check.expected, facts, prior)
     if actual is None or expected is None:
         if not (inst.rule.missing == "fails" and (actual_missing or expected_missing)):
             return None
