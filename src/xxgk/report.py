@@ -18,8 +18,8 @@ _REPORT_KEYS = {"format", "agency", "year", "proactive", "applications", "review
 class Report:
     """The nested document (`document`), its facts by id (`facts`), and where it came from.
 
-    `derived` lists facts that a workbook held as formulas without a saved value, recomputed
-    from the cells they sum (see `workbook.read`).
+    `derived` lists the template's sum cells of a workbook: their value stands for the cells they
+    sum, and is None when those are not all numbers (see `workbook._resolve_totals`).
     """
 
     document: dict

@@ -35,10 +35,11 @@ def validate(report: "Report", prior: "Report | None" = None) -> Result:
     prior_facts = prior.facts if prior is not None else None
     if prior is not None:
         result.findings.extend(_prior_year_findings(report, prior))
+    prior_derived = prior.derived if prior is not None else frozenset()
     for inst in load_rules().instances:
         if "prior" in inst.rule.requires and prior_facts is None:
             continue
-        finding = evaluate(inst, facts, prior_facts)
+        _, finding = judge(inst, facts, prior_facts, report.derived, prior_derived)
         if finding:
             result.findings.append(finding)
     return result
@@ -237,8 +238,8 @@ def _prior_year_findings(report: "Report", prior: "Report") -> list[Finding]:
     return []
 
 
-def _side(terms: tuple[Term, ...], facts: dict, prior: dict | None) -> tuple[Any, str | None, bool]:
-    """(value or None, quoted sentence for text terms, whether a missing optional fact made it unknown)."""
+def _side(terms: tuple[Term, ...], facts: dict, prior: dict | None) -> tuple[Any, str | None]:
+    """(the side's value or None when it cannot be computed, the quoted sentence of a text term)."""
     total: float = 0
     quote = None
     for term in terms:
@@ -248,18 +249,16 @@ def _side(terms: tuple[Term, ...], facts: dict, prior: dict | None) -> tuple[Any
         if term.source == "text":
             found = _number_in_text(facts.get(term.fact), term.pattern)
             if found is None:
-                return None, None, False
+                return None, None
             number, quote = found
             total += term.coef * number
             continue
         source = prior if term.source == "prior" else facts
-        if source is None or term.fact not in source:
-            return None, None, True
-        value = value_of(source[term.fact])
+        value = value_of(source.get(term.fact)) if source is not None else None
         if value is None:
-            return None, None, False
+            return None, None
         total += term.coef * value
-    return total, quote, False
+    return total, quote
 
 
 def _number_in_text(text: Any, pattern: str) -> tuple[int, str] | None:
@@ -289,20 +288,74 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else round(value, 6)
 
 
-def evaluate(inst: Instance, facts: dict, prior: dict | None) -> Finding | None:
-    """The finding for one rule instance, or None when it holds or cannot be judged (unknown values)."""
+PASS, FAIL, BLANK, INVALID, NOT_APPLICABLE = "pass", "fail", "blank", "invalid", "n/a"
+
+
+def _state(comparison: Comparison, facts: dict, prior: dict | None, derived: frozenset,
+           prior_derived: frozenset) -> str | None:
+    """BLANK if a value the comparison needs is missing, INVALID if one is not a number, else None.
+
+    A template sum (in `derived`) stands for the cells it adds up: those are looked at instead.
+    """
+    states: set[str] = set()
+
+    def look(fact_id: str, source: dict | None, sums: frozenset) -> None:
+        value = None if source is None else source.get(fact_id)
+        if fact_id in sums and value_of(value) is None:
+            for term in load_rules().computed()[fact_id]:
+                look(term.fact, source, sums)
+        elif value is None:
+            states.add(BLANK)
+        elif value_of(value) is None:
+            states.add(INVALID)
+
+    for term in comparison.actual + comparison.expected:
+        if term.source == "fact":
+            look(term.fact, facts, derived)
+        elif term.source == "prior":
+            look(term.fact, prior, prior_derived)
+        elif term.source == "text":
+            if facts.get(term.fact) is None:
+                states.add(BLANK)
+            elif not isinstance(facts[term.fact], str):
+                states.add(INVALID)
+    return BLANK if BLANK in states else (INVALID if INVALID in states else None)
+
+
+def judge(inst: Instance, facts: dict, prior: dict | None = None, derived: frozenset = frozenset(),
+          prior_derived: frozenset = frozenset()) -> tuple[str, Finding | None]:
+    """(status, finding) of one rule instance: PASS, FAIL (with the finding), BLANK or INVALID
+    (it cannot be judged: a value is missing or not a number), or NOT_APPLICABLE (its `when` is false).
+
+    The template's check sheet computes the same statuses with spreadsheet formulas (see `checks`).
+    """
     if inst.when is not None:
-        left, _, _ = _side(inst.when.actual, facts, prior)
-        right, _, _ = _side(inst.when.expected, facts, prior)
-        if left is None or right is None or not _holds(left, inst.when.op, right):
-            return None
-    actual, quote, actual_missing = _side(inst.check.actual, facts, prior)
-    expected, _, expected_missing = _side(inst.check.expected, facts, prior)
-    if actual is None or expected is None:
-        if not (inst.rule.missing == "fails" and (actual_missing or expected_missing)):
-            return None
-    elif _holds(actual, inst.check.op, expected):
-        return None
+        state = _state(inst.when, facts, prior, derived, prior_derived)
+        if state:
+            return state, None
+        left, _ = _side(inst.when.actual, facts, prior)
+        right, _ = _side(inst.when.expected, facts, prior)
+        if not _holds(left, inst.when.op, right):
+            return NOT_APPLICABLE, None
+    absent = frozenset(t.fact for t in inst.check.actual + inst.check.expected
+                       if t.source == "fact" and t.fact not in facts and not load_schema().facts[t.fact].required)
+    if absent and inst.rule.missing == "fails":
+        actual, quote = _side(inst.check.actual, facts, prior)
+        expected, _ = _side(inst.check.expected, facts, prior)
+        return FAIL, _finding(inst, facts, actual, expected, quote)
+    state = _state(inst.check, facts, prior, derived, prior_derived)
+    if state:
+        return state, None
+    actual, quote = _side(inst.check.actual, facts, prior)
+    expected, _ = _side(inst.check.expected, facts, prior)
+    if actual is None or expected is None:  # a text term whose sentence is not in the text
+        return NOT_APPLICABLE, None
+    if _holds(actual, inst.check.op, expected):
+        return PASS, None
+    return FAIL, _finding(inst, facts, actual, expected, quote)
+
+
+def _finding(inst: Instance, facts: dict, actual: Any, expected: Any, quote: str | None) -> Finding:
     layout = load_layout()
     year = facts.get("year")
     values = {var: label for var, label in inst.bindings}
@@ -320,9 +373,14 @@ def evaluate(inst: Instance, facts: dict, prior: dict | None) -> Finding | None:
         inst.rule.message.format(**values),
         ids,
         tuple(layout.ref(f) for f in ids),
-        values["expected"] if expected is not None else None,
-        values["actual"] if actual is not None else None,
+        None if expected is None else values["expected"],
+        None if actual is None else values["actual"],
     )
 
 
-__all__ = ["validate", "evaluate", "type_findings", "Comparison"]
+def evaluate(inst: Instance, facts: dict, prior: dict | None) -> Finding | None:
+    """The finding for one rule instance, or None (it holds, or cannot be judged)."""
+    return judge(inst, facts, prior)[1]
+
+
+__all__ = ["validate", "judge", "evaluate", "type_findings"]

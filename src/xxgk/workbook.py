@@ -187,7 +187,7 @@ def read(path: Path, data: bytes) -> Report:
             flat[fact_id] = text
             if kind == "formula":
                 formulas.add(fact_id)
-    derived = _recompute(flat, {f for f in formulas if _is_template_formula(f, flat[f], positions[f][0])})
+    derived = _resolve_totals(flat, {f for f in formulas if _is_template_formula(f, flat[f], positions[f][0])})
 
     for fact_id in list(flat):
         if flat[fact_id] is None and not schema.facts[fact_id].required:
@@ -211,29 +211,34 @@ def _is_template_formula(fact_id: str, text: str, sheet: str) -> bool:
     return _template_formulas().get(fact_id) == _canon(text)
 
 
-def _recompute(flat: dict[str, Any], formulas: set[str]) -> set[str]:
-    """Fill in the template's own sum formulas that were saved without a value (e.g. by openpyxl)."""
+def _resolve_totals(flat: dict[str, Any], formulas: set[str]) -> set[str]:
+    """Settle the template's sum cells; return the facts whose value stands for a sum of other cells.
+
+    A sum saved without a value (`formulas`, e.g. by openpyxl) is computed here. A sum whose parts
+    are not all numbers is unknown (None): a spreadsheet's SUM would skip a text such as "3件" and
+    show a total built on a guess. A total cell holding text or nothing is left as it is, so the
+    type check reports it.
+    """
     computed = load_rules().computed()
     derived: set[str] = set()
-    visiting: set[str] = set()
+    done: set[str] = set()
 
-    def value(fact_id: str) -> Any:
-        if fact_id in formulas and fact_id in computed:
-            if fact_id in visiting:
-                raise NotAReport(f"模板公式循环引用：{fact_id}")
-            visiting.add(fact_id)
-            parts = [value(t.fact) if t.source == "fact" else None for t in computed[fact_id]]
-            visiting.discard(fact_id)
-            numbers = [value_of(p) for p in parts]
+    def value(fact_id: str, trail: tuple[str, ...] = ()) -> Any:
+        if fact_id not in computed or fact_id in done:
+            return flat.get(fact_id)
+        if fact_id in trail:
+            raise NotAReport(f"模板公式循环引用：{fact_id}")
+        numbers = [value_of(value(t.fact, trail + (fact_id,))) for t in computed[fact_id]]
+        if fact_id in formulas or value_of(flat.get(fact_id)) is not None:
+            derived.add(fact_id)
             if any(n is None for n in numbers):
                 flat[fact_id] = None
-            else:
-                flat[fact_id] = sum(t.coef * n for t, n in zip(computed[fact_id], numbers))
-            formulas.discard(fact_id)
-            derived.add(fact_id)
+            elif fact_id in formulas:
+                flat[fact_id] = sum(t.coef * n for t, n in zip(computed[fact_id], numbers, strict=True))
+        done.add(fact_id)
         return flat.get(fact_id)
 
-    for fact_id in list(formulas):
+    for fact_id in computed:
         value(fact_id)
     return derived
 
