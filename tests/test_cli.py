@@ -62,7 +62,7 @@ def test_fill_reports_totals_that_disagree_with_their_leaves(tmp_path):
     proc = run("fill", str(source), "-o", str(out))
     assert proc.returncode == 0 and out.exists()
     assert "reviews.total" in proc.stdout and "表四「行政复议」" in proc.stdout
-    assert "'表四 复议诉讼'!E5" in proc.stdout
+    assert "'表四 复议诉讼'!E6" in proc.stdout
     # the workbook keeps its formula: the total is the sum of its leaves
     assert xxgk.load(out).facts["reviews.reconsideration.total"] == doc["reviews"]["reconsideration"]["total"] - 1
 
@@ -94,7 +94,7 @@ def test_validate_text_output_names_rule_cells_and_values():
     assert proc.returncode == 1
     assert "【有错误】" in proc.stdout
     assert "表三（自然人列）：第三项（七）总计+第四项 = 22，第一项+第二项 = 24，应相等" in proc.stdout
-    assert "规则 applications.balance；单元格 '表三 依申请公开'!D28" in proc.stdout
+    assert "规则 applications.balance；单元格 '表三 依申请公开'!D29" in proc.stdout
 
 
 def test_validate_json_output_shape():

@@ -201,7 +201,7 @@ def test_a_rule_added_to_the_file_is_evaluated(clean_doc):
     raw = _raw_rules()
     raw["rules"].append({
         "id": "custom.granted_le_received", "format_rule": 9, "kind": "check", "severity": "warning",
-        "source": "测试", "foreach": {"col": "columns(applications.received): natural_persons"},
+        "source": "测试", "statement": "予以公开不超过两倍收到减一", "foreach": {"col": "columns(applications.received): natural_persons"},
         "check": "applications.results.granted.{col} <= 2*applications.received.{col} - 1",
         "message": "{col}：予以公开 {actual} 超过 {expected}",
     })

@@ -33,7 +33,7 @@ def test_build_is_reproducible():
 
 
 def test_sheets_in_official_order_and_identity_sheet_hidden(wb):
-    assert wb.sheetnames == ["基本信息", "表二 主动公开", "表三 依申请公开", "表四 复议诉讼", "文字部分", META_SHEET]
+    assert wb.sheetnames == ["基本信息", "表二 主动公开", "表三 依申请公开", "表四 复议诉讼", "文字部分", "校验", META_SHEET]
     meta = wb[META_SHEET]
     assert meta.sheet_state == "veryHidden"
     assert {row[0]: row[1] for row in meta.iter_rows(values_only=True)} == template_identity()
@@ -132,10 +132,11 @@ def test_tables_two_and_four_headers(wb):
     assert blocks == ["第二十条第（一）项", "第二十条第（五）项", "第二十条第（六）项", "第二十条第（八）项"]
     assert ws2.cell(load_layout().cells["proactive.fees.amount"][1] - 1, 2).value == "本年收费金额（单位：万元）"
     ws4 = wb["表四 复议诉讼"]
-    assert _merged_text(ws4, "行政复议").max_row == 3  # spans the two upper header rows
+    reconsideration = _merged_text(ws4, "行政复议")
+    assert reconsideration.max_row - reconsideration.min_row == 1  # spans the two upper header rows
     litigation = _merged_text(ws4, "行政诉讼")
     assert (litigation.min_col, litigation.max_col) == (6, 15)
-    assert [ws4.cell(4, c).value for c in range(1, 6)] == ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计"]
+    assert [ws4.cell(reconsideration.max_row + 1, c).value for c in range(1, 6)] == ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计"]
     assert _merged_text(ws4, "未经复议直接起诉") and _merged_text(ws4, "复议后起诉")
 
 
@@ -147,7 +148,7 @@ def test_printing_on_a4(wb):
         assert ws.sheet_properties.pageSetUpPr.fitToPage
         if ws.title in orientation:
             assert ws.page_setup.orientation == orientation[ws.title]
-    assert wb["表三 依申请公开"].print_title_rows == "$2:$4"
+    assert wb["表三 依申请公开"].print_title_rows == "$3:$5"
 
 
 def test_text_values_stay_text_even_when_they_look_like_formulas(tmp_path, clean_doc):

@@ -76,6 +76,7 @@ class SheetLayout:
     widths: dict[int, float] = field(default_factory=dict)
     heights: dict[int, float] = field(default_factory=dict)
     header_rows: tuple[int, int] = (1, 1)
+    status: tuple[int, int, int] = (0, 0, 0)  # row, first and last column of the check-status line
     last_row: int = 1
     last_col: int = 1
 
@@ -113,9 +114,12 @@ class Layout:
 
 
 def _title(sheet: SheetLayout, width: int) -> int:
+    """The sheet's title in row 1 and the workbook's check status in row 2; the content starts in row 3."""
     sheet.label(1, 1, sheet.title, "title", 1, width)
     sheet.heights[1] = 30
-    return 2
+    sheet.status = (2, 1, width)
+    sheet.last_row = max(sheet.last_row, 2)
+    return 3
 
 
 def _form(sheet: SheetLayout, spec: dict, schema: Schema) -> None:

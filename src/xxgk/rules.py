@@ -61,6 +61,7 @@ class Rule:
     kind: str
     severity: str
     source: str
+    statement: str
     message: str
     requires: tuple[str, ...] = ()
     computes: bool = False
@@ -110,6 +111,13 @@ class RuleSet:
                     found.setdefault(inst.check.actual[0].fact, inst.check.expected)
             self._computed = found
         return self._computed
+
+    def leaves(self, fact_id: str) -> list[str]:
+        """The input cells a computed fact adds up, through sums of sums (a plain fact is its own leaf)."""
+        terms = self.computed().get(fact_id)
+        if terms is None:
+            return [fact_id]
+        return [leaf for term in terms for leaf in self.leaves(term.fact)]
 
 
 # -- parsing ---------------------------------------------------------------
@@ -273,6 +281,7 @@ def expand(raw: dict, schema: Schema) -> RuleSet:
             kind=spec["kind"],
             severity=spec["severity"],
             source=spec["source"],
+            statement=spec["statement"],
             message=spec["message"],
             requires=tuple(spec.get("requires", ())),
             computes=spec.get("computes", False),

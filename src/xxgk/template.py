@@ -13,10 +13,17 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.formatting.rule import CellIsRule, FormulaRule
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from .checks import FIRST_ROW as FIRST_CHECK_ROW
+from .checks import HEADER as CHECK_HEADER
+from .checks import SHEET as CHECK_SHEET
+from .checks import STATUS, load_checks
+from .checks import flags as check_flags
+from .findings import SEVERITY_LABEL
 from .layout import META_SHEET, Layout, SheetLayout, a1, formula, load_layout, name_for, quote_sheet
 from .rules import load_rules
 from .schema import load_schema
@@ -43,7 +50,13 @@ _STYLES = {
     "computed": dict(font=Font(name=_BODY_FONT, size=10, bold=True), border=_BORDER,
                      fill=PatternFill("solid", fgColor="DDEBF7"), alignment=Alignment(horizontal="center", vertical="center")),
     "const": dict(font=Font(name=_BODY_FONT, size=10), border=_BORDER, alignment=Alignment(horizontal="left", vertical="center")),
+    "status": dict(font=Font(name="黑体", size=11, bold=True, color="1F4E79"),
+                   alignment=Alignment(horizontal="left", vertical="center")),
+    "check": dict(font=Font(name=_BODY_FONT, size=10), border=_BORDER,
+                  alignment=Alignment(horizontal="left", vertical="center", wrap_text=True)),
 }
+_FAIL_FILL = {"error": PatternFill("solid", fgColor="FF8B8B", bgColor="FF8B8B"),
+              "warning": PatternFill("solid", fgColor="FFC000", bgColor="FFC000")}
 
 _VALIDATION = {
     "count": dict(type="whole", operator="greaterThanOrEqual", formula1="0",
@@ -78,8 +91,17 @@ def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict
                     _style(c, label.role)
         else:
             _style(cell, label.role)
+    row, col, last_col = sheet.status
+    ws.cell(row, col, f"={quote_sheet(CHECK_SHEET)}!$A$2")
+    ws.merge_cells(start_row=row, start_column=col, end_row=row, end_column=last_col)
+    _style(ws.cell(row, col), "status")
+    flags = check_flags()
     validations: dict[str, DataValidation] = {}
     for fact_id, (row, col) in sheet.facts.items():
+        for severity, condition in zip(("error", "warning"), flags.get(fact_id, ("", "")), strict=True):
+            if condition:
+                ws.conditional_formatting.add(a1(row, col), FormulaRule(formula=[condition], fill=_FAIL_FILL[severity],
+                                                                        stopIfTrue=True))
         fact = schema.facts[fact_id]
         cell = ws.cell(row, col)
         if fact_id in computed:
@@ -143,6 +165,7 @@ def build(values: dict[str, Any] | None = None) -> bytes:
     wb.remove(wb.active)
     for sheet in layout.sheets:
         _render_sheet(wb.create_sheet(sheet.name), sheet, values, computed, layout)
+    _render_checks(wb.create_sheet(CHECK_SHEET))
     for fact_id, (sheet, row, col) in layout.cells.items():
         name = name_for(fact_id)
         wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheet(sheet)}!{a1(row, col, absolute=True)}")
@@ -157,6 +180,49 @@ def build(values: dict[str, Any] | None = None) -> bytes:
     wb.properties.creator = "xxgk"
     wb.active = 0
     return _reproducible(wb)
+
+
+def _render_checks(ws) -> None:
+    """The check sheet (see `checks`): one row per rule instance and per cell, statuses as formulas."""
+    sheet = load_checks()
+    width = len(CHECK_HEADER)
+    ws.cell(1, 1, "校验：勾稽关系与填写规范（本表由公式自动计算，无需填写）")
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
+    _style(ws.cell(1, 1), "title")
+    ws.cell(2, 1, sheet.overall)
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=width)
+    _style(ws.cell(2, 1), "status")
+    ws.cell(3, 1, sheet.elsewhere)
+    ws.merge_cells(start_row=3, start_column=1, end_row=3, end_column=width)
+    _style(ws.cell(3, 1), "check")
+    ws.row_dimensions[3].height = 48
+    for col, text in enumerate(CHECK_HEADER, 1):
+        _style(ws.cell(4, col, text), "header")
+    layout = load_layout()
+    for i, row in enumerate(sheet.rows):
+        r = sheet.row_of(i)
+        cells = "、".join(layout.ref(f) for f in row.facts[:6]) + (f" 等 {len(row.facts)} 处" if len(row.facts) > 6 else "")
+        values = (i + 1, row.rule, SEVERITY_LABEL[row.severity], row.statement, row.actual, row.expected, row.status, cells)
+        for col, value in enumerate(values, 1):
+            cell = ws.cell(r, col, value)
+            if isinstance(value, str) and not value.startswith("=") or col == 8:
+                cell.data_type = "s"
+            _style(cell, "check")
+    status = f"{a1(FIRST_CHECK_ROW, 7)}:{a1(FIRST_CHECK_ROW + len(sheet.rows) - 1, 7)}"
+    for text, fill in ((STATUS["error"], "FF8B8B"), (STATUS["warning"], "FFC000"), (STATUS["blank"], "FFF2CC"),
+                       (STATUS["invalid"], "FF8B8B"), (STATUS["pass"], "C6EFCE")):
+        ws.conditional_formatting.add(status, CellIsRule(operator="equal", formula=[f'"{text}"'],
+                                                         fill=PatternFill("solid", fgColor=fill, bgColor=fill)))
+    for col, width_chars in zip(range(1, width + 1), (6, 26, 6, 60, 8, 8, 10, 40), strict=True):
+        ws.column_dimensions[a1(1, col)[:-1]].width = width_chars
+    ws.freeze_panes = "A5"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "4:4"
+    ws.protection.sheet = True
 
 
 def template_identity() -> dict[str, str]:

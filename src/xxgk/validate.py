@@ -141,7 +141,7 @@ def type_findings(report: "Report") -> list[Finding]:
                 (), (), _json_type(error), _short(error.instance)))
     for fact_id, errors in by_fact.items():
         if fact_id in report.derived:
-            continue  # a formula whose inputs are bad: the inputs carry the findings
+            continue  # a template sum: a sum of counts is a count unless a part is wrong, and the part carries that
         fact = schema.facts[fact_id]
         value = errors[0].instance
         findings.append(Finding(

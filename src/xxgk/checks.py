@@ -1,0 +1,249 @@
+"""The template's own check sheet: every rule instance and every cell's type rule as spreadsheet formulas.
+
+Generated from the rule file and the schema, never written per rule, so a rule added to
+`schema/rules.json` appears when the template is regenerated. The statuses mirror the validator's
+(`validate.judge`): 通过 pass · 错误/警告 fail · 未填 blank · 无法核对 invalid · 不适用 n/a.
+Only functions that Excel 2010+, WPS and LibreOffice compute alike are used: IF, AND, OR, NOT,
+COUNT, COUNTA, COUNTIF, ISBLANK, ISNUMBER, ISTEXT, ISLOGICAL, INT, LEN, SUM, ABS.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from .layout import a1, load_layout, quote_sheet
+from .rules import Comparison, Instance, Term, load_rules
+from .schema import load_schema
+
+SHEET = "校验"
+STATUS = {"pass": "通过", "blank": "未填", "invalid": "无法核对", "n/a": "不适用", "error": "错误", "warning": "警告"}
+HEADER = ("序号", "规则", "级别", "应满足", "实际", "应为", "结果", "单元格")
+FIRST_ROW = 5  # rows 1-4: title, overall status, note on rules checked elsewhere, column header
+STATUS_COL, ACTUAL_COL, EXPECTED_COL = 7, 5, 6
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One line of the check sheet; `key` matches the validator's instance (or `value.type[fact id]`)."""
+
+    key: str
+    rule: str
+    severity: str
+    statement: str
+    actual: str | None  # formula of the left side
+    expected: str | None  # formula of the right side
+    status: str  # formula giving one of STATUS's values
+    facts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CheckSheet:
+    rows: list[CheckRow]
+    elsewhere: str  # the note on rules that need last year's report or the text
+    overall: str  # formula of the one-line verdict shown on every sheet
+    type_rows: tuple[int, int]  # first and last sheet row of the per-cell type rules
+
+    def row_of(self, index: int) -> int:
+        return FIRST_ROW + index
+
+    def status_ref(self, index: int) -> str:
+        return f"{quote_sheet(SHEET)}!{a1(self.row_of(index), STATUS_COL, absolute=True)}"
+
+
+def _ref(fact_id: str) -> str:
+    sheet, row, col = load_layout().cells[fact_id]
+    return f"{quote_sheet(sheet)}!{a1(row, col)}"
+
+
+def _ranges(fact_ids: list[str]) -> list[str]:
+    """References to the cells, neighbours in a column collapsed into ranges (COUNT takes at most 255)."""
+    cells = sorted({load_layout().cells[f] for f in fact_ids}, key=lambda c: (c[0], c[2], c[1]))
+    out, i = [], 0
+    while i < len(cells):
+        sheet, row, col = cells[i]
+        j = i
+        while j + 1 < len(cells) and cells[j + 1] == (sheet, cells[j][1] + 1, col):
+            j += 1
+        start = f"{quote_sheet(sheet)}!{a1(row, col)}"
+        out.append(start if i == j else f"{start}:{a1(cells[j][1], col)}")
+        i = j + 1
+    return out
+
+
+def _involved(comparison: Comparison) -> list[str]:
+    """The comparison's facts and, for the template's sums, the input cells they add up."""
+    rules, seen = load_rules(), {}
+    for fact_id in comparison.facts:
+        seen.setdefault(fact_id, None)
+        for leaf in rules.leaves(fact_id):
+            seen.setdefault(leaf, None)
+    return list(seen)
+
+
+def _side(terms: tuple[Term, ...]) -> str:
+    """A side's value; SUM skips text, so a side with an unreadable cell still shows a number."""
+    plain = [t.fact for t in terms if t.source == "fact" and t.coef == 1]
+    parts = [f"SUM({','.join(_ranges(plain))})"] if plain else []
+    for term in terms:
+        if term.source == "fact" and term.coef != 1:
+            parts.append(f"{'-' if term.coef < 0 else '+'}{'' if abs(term.coef) == 1 else f'{abs(term.coef)}*'}SUM({_ref(term.fact)})")
+        elif term.source == "const":
+            parts.append(f"{'-' if term.coef < 0 else '+'}{abs(term.coef)}")
+    return "".join(parts).lstrip("+") or "0"
+
+
+def _compare(actual: str, op: str, expected: str, exact: bool) -> str:
+    if op == "==":
+        return f"{actual}={expected}" if exact else f"ABS(({actual})-({expected}))<=0.000001"
+    return f"{actual}{op}{expected}"
+
+
+def _state_test(cells: list[str], then: str) -> str:
+    refs = ",".join(_ranges(cells))
+    n = len(cells)
+    return f'IF(COUNTA({refs})<{n},"{STATUS["blank"]}",IF(COUNT({refs})<{n},"{STATUS["invalid"]}",{then}))'
+
+
+def _exact(comparison: Comparison) -> bool:
+    schema = load_schema()
+    return all(schema.facts[t.fact].kind == "count" for t in comparison.actual + comparison.expected if t.fact)
+
+
+def _rule_row(inst: Instance, row: int) -> CheckRow:
+    schema = load_schema()
+    fail = STATUS[inst.rule.severity]
+    here_actual = a1(row, ACTUAL_COL)
+    here_expected = a1(row, EXPECTED_COL)
+    verdict = f'IF({_compare(here_actual, inst.check.op, here_expected, _exact(inst.check))},"{STATUS["pass"]}","{fail}")'
+    formula = _state_test(_involved(inst.check), verdict)
+    if inst.rule.missing == "fails":
+        optional = [f for f in inst.check.facts if not schema.facts[f].required]
+        if optional:
+            formula = f'IF(COUNTA({",".join(_ranges(optional))})<{len(optional)},"{fail}",{formula})'
+    if inst.when is not None:
+        holds = _compare(_side(inst.when.actual), inst.when.op, _side(inst.when.expected), _exact(inst.when))
+        formula = _state_test(_involved(inst.when), f'IF(NOT({holds}),"{STATUS["n/a"]}",{formula})')
+    labels = {var: label for var, label in inst.bindings}
+    return CheckRow(
+        key=inst.key,
+        rule=inst.rule.id,
+        severity=inst.rule.severity,
+        statement=inst.rule.statement.format(**labels),
+        actual="=" + _side(inst.check.actual),
+        expected="=" + _side(inst.check.expected),
+        status="=" + formula,
+        facts=tuple(inst.facts),
+    )
+
+
+def _type_row(fact_id: str) -> CheckRow:
+    """The JSON Schema's constraints on one cell, as a formula (see `validate._predicate`)."""
+    from .validate import _expected_text
+
+    schema, rules = load_schema(), load_rules()
+    fact = schema.facts[fact_id]
+    node, x = fact.node, _ref(fact_id)
+    rule = rules.rule("value.type")
+    empty = STATUS["blank"] if fact.required else STATUS["pass"]
+    ok, bad = f'"{STATUS["pass"]}"', f'"{STATUS["error"]}"'
+    if node.get("type") in ("integer", "number"):
+        tests = []
+        if "minimum" in node:
+            tests.append(f"{x}>={node['minimum']}")
+        if "maximum" in node:
+            tests.append(f"{x}<={node['maximum']}")
+        if node["type"] == "integer":
+            tests.append(f"{x}=INT({x})")
+        inner = f"IF(AND({','.join(tests)}),{ok},{bad})" if tests else ok
+        formula = f'IF(ISBLANK({x}),"{empty}",IF(OR(ISLOGICAL({x}),NOT(ISNUMBER({x}))),{bad},{inner}))'
+    else:
+        tests = [f"ISTEXT({x})"]
+        if "minLength" in node:
+            tests.append(f"LEN({x})>={node['minLength']}")
+        if "maxLength" in node:
+            tests.append(f"LEN({x})<={node['maxLength']}")
+        formula = f'IF(ISBLANK({x}),"{empty}",IF(AND({",".join(tests)}),{ok},{bad}))'
+    return CheckRow(
+        key=f"value.type[{fact_id}]",
+        rule=rule.id,
+        severity=rule.severity,
+        statement=rule.statement.format(fact=schema.describe(fact_id), expected=_expected_text(fact)),
+        actual=None,
+        expected=None,
+        status="=" + formula,
+        facts=(fact_id,),
+    )
+
+
+@cache
+def load_checks() -> CheckSheet:
+    rules, schema = load_rules(), load_schema()
+    rows: list[CheckRow] = []
+    for inst in rules.instances:
+        if not inst.rule.requires:
+            rows.append(_rule_row(inst, FIRST_ROW + len(rows)))
+    first_type = FIRST_ROW + len(rows)
+    computed = rules.computed()
+    for fact in schema:  # a template sum needs no row: a sum of counts is a count unless a part is wrong
+        if fact.kind != "const" and fact.id not in computed:
+            rows.append(_type_row(fact.id))
+    last = FIRST_ROW + len(rows) - 1
+    elsewhere_rules = [r for r in rules.rules if r.requires]
+    elsewhere = ("需要上年报告或正文的规则不在本表中，请用加载项的“校验”按钮或 xxgk validate 检查：" + "；".join(
+        f"{r.id}（{re.sub(r'[{][a-z_]+[}]', '各', r.statement)}）" for r in elsewhere_rules))
+    col = a1(1, STATUS_COL)[:-1]
+    all_rows = f"{quote_sheet(SHEET)}!${col}${FIRST_ROW}:${col}${last}"
+    type_range = f"{quote_sheet(SHEET)}!${col}${first_type}:${col}${last}"
+    errors = f'COUNTIF({all_rows},"{STATUS["error"]}")'
+    warnings = f'COUNTIF({all_rows},"{STATUS["warning"]}")'
+    blanks = f'COUNTIF({type_range},"{STATUS["blank"]}")'
+    overall = (f'=IF({errors}>0,"发现 "&{errors}&" 处错误"&IF({blanks}>0,"，"&{blanks}&" 处未填",""),'
+               f'IF({blanks}>0,"有 "&{blanks}&" 处未填",IF({warnings}>0,"校验通过，有 "&{warnings}&" 处警告","校验通过")))')
+    return CheckSheet(rows, elsewhere, overall, (first_type, last))
+
+
+def flags() -> dict[str, tuple[str, str]]:
+    """Fact id -> (error condition, warning condition): conditional-format formulas over the status cells."""
+    sheet = load_checks()
+    by_fact: dict[str, dict[str, list[str]]] = {}
+    for i, row in enumerate(sheet.rows):
+        for fact_id in row.facts:
+            by_fact.setdefault(fact_id, {"error": [], "warning": []})[row.severity].append(sheet.status_ref(i))
+    out = {}
+    for fact_id, refs in by_fact.items():
+        conditions = []
+        for severity in ("error", "warning"):
+            tests = [f'{r}="{STATUS[severity]}"' for r in refs[severity]]
+            conditions.append(f"OR({','.join(tests)})" if tests else "")
+        out[fact_id] = (conditions[0], conditions[1])
+    return out
+
+
+def statuses(report, prior=None) -> dict[str, str]:
+    """The validator's verdict on `report` in the check sheet's words, keyed like `CheckRow.key`.
+
+    What the template's formulas show for a workbook, the validator says here: tests compare the two.
+    """
+    from .validate import judge, type_findings
+
+    rules, facts = load_rules(), report.facts
+    out: dict[str, str] = {}
+    for inst in rules.instances:
+        if inst.rule.requires:
+            continue
+        status, _ = judge(inst, facts, None, report.derived)
+        out[inst.key] = STATUS[inst.rule.severity] if status == "fail" else STATUS[status]
+    typed = {f.facts[0]: f for f in type_findings(report) if len(f.facts) == 1}
+    computed = rules.computed()
+    for fact in load_schema():
+        if fact.kind == "const" or fact.id in computed:
+            continue
+        value = facts.get(fact.id)
+        if fact.id in typed:
+            status = "blank" if value is None else "error"
+        else:
+            status = "pass"
+        out[f"value.type[{fact.id}]"] = STATUS[status]
+    return out
