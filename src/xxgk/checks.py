@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from functools import cache
 
 from .layout import a1, load_layout, quote_sheet
-from .rules import Comparison, Instance, Term, load_rules
+from .rules import Comparison, Instance, RuleSet, Term, load_rules
 from .schema import load_schema
 
 SHEET = "校验"
 STATUS = {"pass": "通过", "blank": "未填", "invalid": "无法核对", "n/a": "不适用", "error": "错误", "warning": "警告"}
 HEADER = ("序号", "规则", "级别", "应满足", "实际", "应为", "结果", "单元格")
 FIRST_ROW = 5  # rows 1-4: title, overall status, note on rules checked elsewhere, column header
-STATUS_COL, ACTUAL_COL, EXPECTED_COL = 7, 5, 6
+STATUS_COL, ACTUAL_COL, EXPECTED_COL, NUMBER_COL = 7, 5, 6, 9  # NUMBER_COL: a hidden helper
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class CheckRow:
     expected: str | None  # formula of the right side
     status: str  # formula giving one of STATUS's values
     facts: tuple[str, ...]
+    number: str | None  # type rows: 1 when the cell holds a number (not TRUE/FALSE), else 0
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,9 @@ def _ranges(fact_ids: list[str]) -> list[str]:
     return out
 
 
-def _involved(comparison: Comparison) -> list[str]:
+def _involved(comparison: Comparison, rules: RuleSet) -> list[str]:
     """The comparison's facts and, for the template's sums, the input cells they add up."""
-    rules, seen = load_rules(), {}
+    seen: dict[str, None] = {}
     for fact_id in comparison.facts:
         seen.setdefault(fact_id, None)
         for leaf in rules.leaves(fact_id):
@@ -100,10 +101,35 @@ def _compare(actual: str, op: str, expected: str, exact: bool) -> str:
     return f"{actual}{op}{expected}"
 
 
-def _state_test(cells: list[str], then: str) -> str:
-    refs = ",".join(_ranges(cells))
+def _numbers(cells: list[str], number_rows: dict[str, int]) -> str:
+    """How many of the cells hold a number (not TRUE/FALSE).
+
+    Not COUNT over the cells: LibreOffice counts TRUE/FALSE as numbers and Excel does not, and
+    ISLOGICAL over a range is not reliable either. Each input cell's type row has a 1/0 "is a number"
+    cell tested one cell at a time; the template's sums are formulas, always numbers: COUNT them.
+    """
+    rows = sorted(number_rows[c] for c in cells if c in number_rows)
+    sums = [f"{quote_sheet(SHEET)}!{a1(r0, NUMBER_COL)}" + (f":{a1(r1, NUMBER_COL)}" if r1 != r0 else "")
+            for r0, r1 in _runs(rows)]
+    computed = [c for c in cells if c not in number_rows]
+    parts = ([f"SUM({','.join(sums)})"] if sums else []) + ([f"COUNT({','.join(_ranges(computed))})"] if computed else [])
+    return "+".join(parts) or "0"
+
+
+def _runs(numbers: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for n in numbers:
+        if runs and runs[-1][1] == n - 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
+
+
+def _state_test(cells: list[str], then: str, number_rows: dict[str, int]) -> str:
     n = len(cells)
-    return f'IF(COUNTA({refs})<{n},"{STATUS["blank"]}",IF(COUNT({refs})<{n},"{STATUS["invalid"]}",{then}))'
+    return (f'IF(COUNTA({",".join(_ranges(cells))})<{n},"{STATUS["blank"]}",'
+            f'IF({_numbers(cells, number_rows)}<{n},"{STATUS["invalid"]}",{then}))')
 
 
 def _exact(comparison: Comparison) -> bool:
@@ -111,20 +137,20 @@ def _exact(comparison: Comparison) -> bool:
     return all(schema.facts[t.fact].kind == "count" for t in comparison.actual + comparison.expected if t.fact)
 
 
-def _rule_row(inst: Instance, row: int) -> CheckRow:
+def _rule_row(inst: Instance, row: int, rules: RuleSet, number_rows: dict[str, int]) -> CheckRow:
     schema = load_schema()
     fail = STATUS[inst.rule.severity]
     here_actual = a1(row, ACTUAL_COL)
     here_expected = a1(row, EXPECTED_COL)
     verdict = f'IF({_compare(here_actual, inst.check.op, here_expected, _exact(inst.check))},"{STATUS["pass"]}","{fail}")'
-    formula = _state_test(_involved(inst.check), verdict)
+    formula = _state_test(_involved(inst.check, rules), verdict, number_rows)
     if inst.rule.missing == "fails":
         optional = [f for f in inst.check.facts if not schema.facts[f].required]
         if optional:
             formula = f'IF(COUNTA({",".join(_ranges(optional))})<{len(optional)},"{fail}",{formula})'
     if inst.when is not None:
         holds = _compare(_side(inst.when.actual), inst.when.op, _side(inst.when.expected), _exact(inst.when))
-        formula = _state_test(_involved(inst.when), f'IF(NOT({holds}),"{STATUS["n/a"]}",{formula})')
+        formula = _state_test(_involved(inst.when, rules), f'IF(NOT({holds}),"{STATUS["n/a"]}",{formula})', number_rows)
     labels = {var: label for var, label in inst.bindings}
     return CheckRow(
         key=inst.key,
@@ -135,14 +161,15 @@ def _rule_row(inst: Instance, row: int) -> CheckRow:
         expected="=" + _side(inst.check.expected),
         status="=" + formula,
         facts=tuple(inst.facts),
+        number=None,
     )
 
 
-def _type_row(fact_id: str) -> CheckRow:
+def _type_row(fact_id: str, rules: RuleSet) -> CheckRow:
     """The JSON Schema's constraints on one cell, as a formula (see `validate._predicate`)."""
     from .validate import _expected_text
 
-    schema, rules = load_schema(), load_rules()
+    schema = load_schema()
     fact = schema.facts[fact_id]
     node, x = fact.node, _ref(fact_id)
     rule = rules.rule("value.type")
@@ -165,6 +192,7 @@ def _type_row(fact_id: str) -> CheckRow:
         if "maxLength" in node:
             tests.append(f"LEN({x})<={node['maxLength']}")
         formula = f'IF(ISBLANK({x}),"{empty}",IF(AND({",".join(tests)}),{ok},{bad}))'
+    number = f"=IF(ISLOGICAL({x}),0,IF(ISNUMBER({x}),1,0))"
     return CheckRow(
         key=f"value.type[{fact_id}]",
         rule=rule.id,
@@ -174,21 +202,26 @@ def _type_row(fact_id: str) -> CheckRow:
         expected=None,
         status="=" + formula,
         facts=(fact_id,),
+        number=number,
     )
 
 
 @cache
 def load_checks() -> CheckSheet:
-    rules, schema = load_rules(), load_schema()
-    rows: list[CheckRow] = []
-    for inst in rules.instances:
-        if not inst.rule.requires:
-            rows.append(_rule_row(inst, FIRST_ROW + len(rows)))
-    first_type = FIRST_ROW + len(rows)
+    return build_checks(load_rules())
+
+
+def build_checks(rules: RuleSet) -> CheckSheet:
+    """The check sheet for a rule set: rule instances first, then one type row per input cell."""
+    schema = load_schema()
+    in_sheet = [inst for inst in rules.instances if not inst.rule.requires]
     computed = rules.computed()
-    for fact in schema:  # a template sum needs no row: a sum of counts is a count unless a part is wrong
-        if fact.kind != "const" and fact.id not in computed:
-            rows.append(_type_row(fact.id))
+    # a template sum needs no type row: a sum of counts is a count unless a part is wrong
+    inputs = [f.id for f in schema if f.kind != "const" and f.id not in computed]
+    first_type = FIRST_ROW + len(in_sheet)
+    number_rows = {fact_id: first_type + i for i, fact_id in enumerate(inputs)}
+    rows = [_rule_row(inst, FIRST_ROW + i, rules, number_rows) for i, inst in enumerate(in_sheet)]
+    rows += [_type_row(fact_id, rules) for fact_id in inputs]
     last = FIRST_ROW + len(rows) - 1
     elsewhere_rules = [r for r in rules.rules if r.requires]
     elsewhere = ("需要上年报告或正文的规则不在本表中，请用加载项的“校验”按钮或 xxgk validate 检查：" + "；".join(

@@ -20,6 +20,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from .checks import FIRST_ROW as FIRST_CHECK_ROW
 from .checks import HEADER as CHECK_HEADER
+from .checks import NUMBER_COL
 from .checks import SHEET as CHECK_SHEET
 from .checks import STATUS, load_checks
 from .checks import flags as check_flags
@@ -208,6 +209,9 @@ def _render_checks(ws) -> None:
             if isinstance(value, str) and not value.startswith("=") or col == 8:
                 cell.data_type = "s"
             _style(cell, "check")
+        if row.number:
+            ws.cell(r, NUMBER_COL, row.number)
+    ws.column_dimensions[a1(1, NUMBER_COL)[:-1]].hidden = True
     status = f"{a1(FIRST_CHECK_ROW, 7)}:{a1(FIRST_CHECK_ROW + len(sheet.rows) - 1, 7)}"
     for text, fill in ((STATUS["error"], "FF8B8B"), (STATUS["warning"], "FFC000"), (STATUS["blank"], "FFF2CC"),
                        (STATUS["invalid"], "FF8B8B"), (STATUS["pass"], "C6EFCE")):
