@@ -54,7 +54,8 @@ _STYLES = {
     "status": dict(font=Font(name="黑体", size=11, bold=True, color="1F4E79"),
                    alignment=Alignment(horizontal="left", vertical="center")),
     "check": dict(font=Font(name=_BODY_FONT, size=10), border=_BORDER,
-                  alignment=Alignment(horizontal="left", vertical="center", wrap_text=True)),
+                  alignment=Alignment(horizontal="left", vertical="center")),
+    "explain": dict(font=Font(name=_BODY_FONT, size=10), alignment=Alignment(horizontal="left", vertical="top", wrap_text=True)),
 }
 _FAIL_FILL = {"error": PatternFill("solid", fgColor="FF8B8B", bgColor="FF8B8B"),
               "warning": PatternFill("solid", fgColor="FFC000", bgColor="FFC000")}
@@ -195,7 +196,7 @@ def _render_checks(ws) -> None:
     _style(ws.cell(2, 1), "status")
     ws.cell(3, 1, sheet.elsewhere)
     ws.merge_cells(start_row=3, start_column=1, end_row=3, end_column=width)
-    _style(ws.cell(3, 1), "check")
+    _style(ws.cell(3, 1), "explain")
     ws.row_dimensions[3].height = 48
     for col, text in enumerate(CHECK_HEADER, 1):
         _style(ws.cell(4, col, text), "header")
@@ -217,7 +218,7 @@ def _render_checks(ws) -> None:
                        (STATUS["invalid"], "FF8B8B"), (STATUS["pass"], "C6EFCE")):
         ws.conditional_formatting.add(status, CellIsRule(operator="equal", formula=[f'"{text}"'],
                                                          fill=PatternFill("solid", fgColor=fill, bgColor=fill)))
-    for col, width_chars in zip(range(1, width + 1), (6, 26, 6, 60, 8, 8, 10, 40), strict=True):
+    for col, width_chars in zip(range(1, width + 1), (6, 28, 6, 72, 8, 8, 10, 80), strict=True):
         ws.column_dimensions[a1(1, col)[:-1]].width = width_chars
     ws.freeze_panes = "A5"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
