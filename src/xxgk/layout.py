@@ -24,6 +24,9 @@ META_SHEET = "_xxgk"
 NAME_PREFIX = "xxgk_"
 
 
+SETTING_PREFIX = "setting."
+
+
 def name_for(fact_id: str) -> str:
     """The defined name of a fact: `applications.received.total` -> `xxgk_applications__received__total`.
 
@@ -72,6 +75,7 @@ class SheetLayout:
     orientation: str
     labels: list[Label] = field(default_factory=list)
     facts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    settings: dict[str, tuple[int, int]] = field(default_factory=dict)  # "setting.<id>" -> cell: not report facts
     value_merge: dict[str, int] = field(default_factory=dict)  # fact id -> last column of its merged cell
     widths: dict[int, float] = field(default_factory=dict)
     heights: dict[int, float] = field(default_factory=dict)
@@ -100,6 +104,11 @@ class SheetLayout:
 class Layout:
     sheets: list[SheetLayout]
     cells: dict[str, tuple[str, int, int]]  # fact id -> (sheet, row, col)
+
+    @property
+    def settings(self) -> dict[str, tuple[str, int, int]]:
+        """Cells the add-in reads that are not part of the report (e.g. last year's file)."""
+        return {key: (s.name, *pos) for s in self.sheets for key, pos in s.settings.items()}
 
     def ref(self, fact_id: str) -> str:
         """The fact's cell in the official template, as `'sheet'!D5`."""
@@ -131,6 +140,11 @@ def _form(sheet: SheetLayout, spec: dict, schema: Schema) -> None:
         sheet.place(fact_id, row, 2)
         if fact.kind == "text":
             sheet.heights[row] = 320
+        row += 1
+    for setting in spec.get("settings", ()):
+        sheet.label(row, 1, setting["title"], "label")
+        sheet.settings[SETTING_PREFIX + setting["id"]] = (row, 2)
+        sheet.last_row = max(sheet.last_row, row)
         row += 1
     sheet.header_rows = (1, 1)
 

@@ -132,6 +132,9 @@ def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict
                 _style(ws.cell(row, c), role)
         else:
             _style(cell, role)
+    for row, col in sheet.settings.values():
+        _style(ws.cell(row, col), "input")
+        ws.cell(row, col).alignment = Alignment(horizontal="left", vertical="center")
     for dv in validations.values():
         ws.add_data_validation(dv)
     for col, width in sheet.widths.items():
@@ -168,7 +171,7 @@ def build(values: dict[str, Any] | None = None) -> bytes:
     for sheet in layout.sheets:
         _render_sheet(wb.create_sheet(sheet.name), sheet, values, computed, layout)
     _render_checks(wb.create_sheet(CHECK_SHEET))
-    for fact_id, (sheet, row, col) in layout.cells.items():
+    for fact_id, (sheet, row, col) in {**layout.cells, **layout.settings}.items():
         name = name_for(fact_id)
         wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheet(sheet)}!{a1(row, col, absolute=True)}")
     meta = wb.create_sheet(META_SHEET)
