@@ -177,7 +177,7 @@ def read(path: Path, data: bytes) -> Report:
         if value == "":
             empty.setdefault(sheet, set()).add((row, col))
             value = None
-        flat[fact_id] = _normal(value)
+        flat[fact_id] = value
 
     formulas: set[str] = set()
     by_pos = {pos: f for f, pos in positions.items()}
@@ -187,13 +187,23 @@ def read(path: Path, data: bytes) -> Report:
             flat[fact_id] = text
             if kind == "formula":
                 formulas.add(fact_id)
-    derived = _resolve_totals(flat, {f for f in formulas if _is_template_formula(f, flat[f], positions[f][0])})
+    unsaved = {f for f in formulas if _is_template_formula(f, flat[f], positions[f][0])}
+    return report_from_cells(flat, path, hashlib.sha256(data).hexdigest(), unsaved)
 
+
+def report_from_cells(values: dict[str, Any], path: Path | None = None, sha256: str | None = None,
+                      unsaved: set[str] = frozenset()) -> Report:
+    """A Report from the template's cell values by fact id, however they were read (file or open workbook).
+
+    `unsaved`: template sums saved as formulas without a value, to be computed here.
+    """
+    schema = load_schema()
+    flat = {fact_id: _normal(value) for fact_id, value in values.items()}
+    derived = _resolve_totals(flat, set(unsaved))
     for fact_id in list(flat):
         if flat[fact_id] is None and not schema.facts[fact_id].required:
             del flat[fact_id]
-    report = Report(schema.nest(flat), path, hashlib.sha256(data).hexdigest(), frozenset(derived))
-    return report
+    return Report(schema.nest(flat), path, sha256, frozenset(derived))
 
 
 def _canon(text: str) -> str:
