@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="+", metavar="FILE", help="报告文件")
     v.add_argument("--prior", help="上年度报告，用于跨年度核对（上年结转、现行有效件数）")
     v.add_argument("--format", choices=("text", "json"), default="text", help="输出格式（默认 text）")
+    a = sub.add_parser("addin", help="Excel 加载项（维护者用）")
+    a_sub = a.add_subparsers(dest="addin_command", metavar="操作", parser_class=_Parser)
+    a_sub.required = True
+    ab = a_sub.add_parser("build", help="由 addin/ 中的源文件重新生成加载项 xxgk.xlam")
+    ab.add_argument("-o", "--output", help="输出文件（默认 addin/xxgk.xlam）")
     return p
 
 
@@ -160,13 +165,25 @@ def print_findings(result: Result, indent: str = "", out=None) -> None:
         print(f"{indent}   规则 {f.rule}" + (f"；单元格 {cells}" if cells else ""), file=out)
 
 
+def _addin(args) -> int:
+    from .addin import addin_path, build
+
+    try:
+        data = build()
+    except ImportError:
+        raise XxgkError('生成加载项需要 pyOpenVBA：pip install -e ".[addin]"') from None
+    path = write_atomic(args.output or addin_path(), data)
+    print(f"已生成加载项：{path}")
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import run
 
     return run(Path(args.output))
 
 
-_COMMANDS = {"demo": _demo, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
+_COMMANDS = {"addin": _addin, "demo": _demo, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
 
 if __name__ == "__main__":
     sys.exit(main())
