@@ -171,3 +171,9 @@ def test_output_cut_short_by_a_closed_pipe_is_not_an_internal_error():
                           shell=True, capture_output=True, text=True, timeout=60)
     assert proc.stdout.startswith("【有错误】")
     assert "内部错误" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_addin_path_points_at_the_committed_addin():
+    proc = run("addin", "path")
+    assert proc.returncode == 0
+    assert Path(proc.stdout.strip()).read_bytes()[:2] == b"PK" and proc.stdout.strip().endswith("xxgk.xlam")

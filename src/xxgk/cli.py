@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     a_sub.required = True
     ab = a_sub.add_parser("build", help="由 addin/ 中的源文件重新生成加载项 xxgk.xlam")
     ab.add_argument("-o", "--output", help="输出文件（默认 addin/xxgk.xlam）")
+    a_sub.add_parser("path", help="显示已安装的加载项文件 xxgk.xlam 在哪里（安装到 Excel 时要选它）")
     return p
 
 
@@ -168,6 +169,11 @@ def print_findings(result: Result, indent: str = "", out=None) -> None:
 def _addin(args) -> int:
     from .addin import addin_path, build
 
+    if args.addin_command == "path":
+        if not addin_path().is_file():
+            raise XxgkError("没有找到加载项文件 xxgk.xlam（请用 xxgk addin build 生成）")
+        print(addin_path())
+        return 0
     try:
         data = build()
     except ImportError:
