@@ -167,7 +167,7 @@ def _rule_row(inst: Instance, row: int, rules: RuleSet, number_rows: dict[str, i
 
 def _type_row(fact_id: str, rules: RuleSet) -> CheckRow:
     """The JSON Schema's constraints on one cell, as a formula (see `validate._predicate`)."""
-    from .validate import _expected_text
+    from .validate import expected_text
 
     schema = load_schema()
     fact = schema.facts[fact_id]
@@ -197,7 +197,7 @@ def _type_row(fact_id: str, rules: RuleSet) -> CheckRow:
         key=f"value.type[{fact_id}]",
         rule=rule.id,
         severity=rule.severity,
-        statement=rule.statement.format(fact=schema.describe(fact_id), expected=_expected_text(fact)),
+        statement=rule.statement.format(fact=schema.describe(fact_id), expected=expected_text(fact)),
         actual=None,
         expected=None,
         status="=" + formula,

@@ -210,7 +210,7 @@ def _render_checks(ws) -> None:
         values = (i + 1, row.rule, SEVERITY_LABEL[row.severity], row.statement, row.actual, row.expected, row.status, cells)
         for col, value in enumerate(values, 1):
             cell = ws.cell(r, col, value)
-            if isinstance(value, str) and not value.startswith("=") or col == 8:
+            if isinstance(value, str) and not value.startswith("="):  # text stays text
                 cell.data_type = "s"
             _style(cell, "check")
         if row.number:

@@ -125,7 +125,7 @@ def type_findings(report: "Report") -> list[Finding]:
                         what = schema.describe(ids[0]) if len(ids) == 1 else f"「{' '.join(schema.titles(missing))}」（{len(ids)} 项）"
                         findings.append(Finding(
                             rule.id, rule.severity, rule.message.format(fact=what, problem="缺失，未填写"),
-                            tuple(ids), tuple(layout.ref(f) for f in ids), _expected_text(schema.facts[ids[0]]), None))
+                            tuple(ids), tuple(layout.ref(f) for f in ids), expected_text(schema.facts[ids[0]]), None))
         elif error.validator == "additionalProperties":
             extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
             where = f"「{path}」下" if path else ""
@@ -147,13 +147,14 @@ def type_findings(report: "Report") -> list[Finding]:
         findings.append(Finding(
             rule.id, rule.severity,
             rule.message.format(fact=schema.describe(fact_id), problem=_problem(fact, value, errors)),
-            (fact_id,), (layout.ref(fact_id),), _expected_text(fact), value))
+            (fact_id,), (layout.ref(fact_id),), expected_text(fact), value))
     order = {f: i for i, f in enumerate(schema.facts)}
     findings.sort(key=lambda f: order.get(f.facts[0], -1) if f.facts else -1)
     return findings
 
 
-def _expected_text(fact) -> str:
+def expected_text(fact) -> str:
+    """What a fact must hold, in words: 不小于 0 的整数, 2021–2100 之间的整数…"""
     node = fact.node
     if fact.kind == "count":
         return "不小于 0 的整数"
@@ -190,7 +191,7 @@ def _problem(fact, value: Any, errors: list) -> str:
         return f"文字过长：{len(value)} 字，最多 {fact.node['maxLength']} 字"
     if "minLength" in kinds:
         return "未填写"
-    return f"应为{_expected_text(fact)}，实际为「{_short(value)}」"
+    return f"应为{expected_text(fact)}，实际为「{_short(value)}」"
 
 
 def _text_in_number_cell(text: str) -> str:
