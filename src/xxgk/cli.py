@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="+", metavar="FILE", help="报告文件")
     v.add_argument("--prior", help="上年度报告，用于跨年度核对（上年结转、现行有效件数）")
     v.add_argument("--format", choices=("text", "json"), default="text", help="输出格式（默认 text）")
+    c = sub.add_parser("consolidate", help="把各单位的报告汇总成全区合计")
+    c.add_argument("inputs", nargs="+", metavar="INPUT", help="报告文件或文件夹（在文件夹中递归查找 .xlsx 和 .json）")
+    c.add_argument("-o", "--output", required=True, help="汇总工作簿（.xlsx）；同时写出同名的 .manifest.json")
+    c.add_argument("--roster", help="单位名单 CSV（名称[,代码]），用来列出缺报和名单外的单位")
+    c.add_argument("--agency", help="汇总报告的机关名称")
+    c.add_argument("--allow-invalid", action="store_true", help="有错误的文件不计入，仍用其余文件生成汇总（并注明不完整）")
+    c.add_argument("--html", help="另写一份汇总网页（单个文件，离线可看）")
+    c.add_argument("--jobs", type=int, default=None, help="同时读取的进程数（默认为 CPU 核数）")
+    c.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
+
     a = sub.add_parser("addin", help="Excel 加载项（维护者用）")
     a_sub = a.add_subparsers(dest="addin_command", metavar="操作", parser_class=_Parser)
     a_sub.required = True
@@ -166,6 +176,61 @@ def print_findings(result: Result, indent: str = "", out=None) -> None:
         print(f"{indent}   规则 {f.rule}" + (f"；单元格 {cells}" if cells else ""), file=out)
 
 
+def _consolidate(args) -> int:
+    from .consolidate import (
+        INVALID, STATUS_LABEL, consolidate, default_jobs, discover, manifest_bytes, progress_bar, workbook_bytes)
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".xlsx":
+        raise XxgkError("汇总输出应为 .xlsx 文件", path=args.output)
+    paths = discover(args.inputs)
+    if output.exists() and any(output.resolve() == p.resolve() for p in paths):
+        paths = [p for p in paths if p.resolve() != output.resolve()]  # last run's output is not an input
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    if jobs < 1:
+        raise XxgkError("--jobs 至少为 1")
+    result = consolidate(paths, agency=args.agency, roster=Path(args.roster) if args.roster else None,
+                         allow_invalid=args.allow_invalid, jobs=jobs, progress=None if args.quiet else progress_bar())
+    for unit in result.excluded:
+        print(f"【{STATUS_LABEL[unit.status]}】{unit.path}：{unit.reason}")
+        if unit.status == INVALID:
+            for finding in unit.errors[:20]:
+                print(f"    [{finding.rule}] {finding.message}（{'、'.join(finding.cells[:3])}）")
+            if len(unit.errors) > 20:
+                print(f"    …另有 {len(unit.errors) - 20} 处错误，请用 xxgk validate 查看")
+    if result.missing:
+        print(f"名单中没有报送文件的单位（{len(result.missing)} 个）：{'、'.join(result.missing)}")
+    if result.unknown:
+        print(f"不在名单中的文件（{len(result.unknown)} 个）：{'、'.join(result.unknown)}")
+    if not result.writable:
+        reasons = _excluded_text(result)
+        print(f"未生成汇总：{reasons}。改正后重新运行，或加 --allow-invalid 只汇总通过校验的文件。")
+        return 1
+    inputs = tuple(paths)
+    write_atomic(output, workbook_bytes(result), inputs=inputs)
+    write_atomic(output.with_suffix(".manifest.json"), manifest_bytes(result), inputs=inputs)
+    if args.html:
+        from .htmlreport import html_bytes
+
+        write_atomic(args.html, html_bytes(result), inputs=inputs)
+    used = len(result.used)
+    print(f"已汇总 {used} 个单位（{result.year} 年）：{output}")
+    if not result.complete:
+        print(f"注意：{len(result.excluded)} 个文件未计入，汇总不完整（已在工作簿“清单”中注明）")
+        return 5
+    return 0
+
+
+def _excluded_text(result) -> str:
+    from collections import Counter
+
+    from .consolidate import STATUS_LABEL
+
+    counts = Counter(u.status for u in result.excluded)
+    parts = [f"{n} 个文件{STATUS_LABEL[s]}" for s, n in sorted(counts.items())]
+    return "、".join(parts) if parts else "没有可用的输入"
+
+
 def _addin(args) -> int:
     from .addin import addin_path, build
 
@@ -189,7 +254,7 @@ def _demo(args) -> int:
     return run(Path(args.output))
 
 
-_COMMANDS = {"addin": _addin, "demo": _demo, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
+_COMMANDS = {"addin": _addin, "consolidate": _consolidate, "demo": _demo, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -163,6 +163,11 @@ def build(values: dict[str, Any] | None = None) -> bytes:
 
     Facts the template computes (sums) are always formulas; values given for them are not written.
     """
+    return reproducible_bytes(build_workbook(values))
+
+
+def build_workbook(values: dict[str, Any] | None = None) -> Workbook:
+    """The template (filled with `values`) as an openpyxl workbook, for callers that add sheets."""
     values = values or {}
     layout = load_layout()
     computed = load_rules().computed()
@@ -184,7 +189,7 @@ def build(values: dict[str, Any] | None = None) -> bytes:
     wb.properties.subject = "国办公开办函〔2021〕30号"
     wb.properties.creator = "xxgk"
     wb.active = 0
-    return _reproducible(wb)
+    return wb
 
 
 def _render_checks(ws) -> None:
@@ -245,7 +250,8 @@ def template_identity() -> dict[str, str]:
     }
 
 
-def _reproducible(wb: Workbook) -> bytes:
+def reproducible_bytes(wb: Workbook) -> bytes:
+    """Save with fixed zip timestamps and document dates: the same workbook always gives the same bytes."""
     raw = io.BytesIO()
     wb.save(raw)
     out = io.BytesIO()
