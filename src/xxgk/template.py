@@ -82,7 +82,8 @@ def _style(cell, role: str) -> None:
         setattr(cell, attr, value)
 
 
-def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict, layout: Layout) -> None:
+def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict, layout: Layout,
+                  locked: frozenset[str], settings: dict[str, Any]) -> None:
     schema = load_schema()
     for label in sheet.labels:
         cell = ws.cell(label.row, label.col, label.text)
@@ -118,13 +119,16 @@ def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict
                 cell.value = values[fact_id]
                 if isinstance(values[fact_id], str):
                     cell.data_type = "s"  # text stays text, even when it starts with "="
-            dv = validations.get(fact.kind)
-            if dv is None:
-                spec = _VALIDATION[fact.kind]
-                dv = DataValidation(allow_blank=True, showInputMessage=True, showErrorMessage=True,
-                                    promptTitle="填写说明", errorTitle="输入有误", errorStyle="stop", **spec)
-                validations[fact.kind] = dv
-            dv.add(cell.coordinate)
+            if fact_id in locked:
+                role = "const"  # given, not to be typed over: locked, no input validation
+            else:
+                dv = validations.get(fact.kind)
+                if dv is None:
+                    spec = _VALIDATION[fact.kind]
+                    dv = DataValidation(allow_blank=True, showInputMessage=True, showErrorMessage=True,
+                                        promptTitle="填写说明", errorTitle="输入有误", errorStyle="stop", **spec)
+                    validations[fact.kind] = dv
+                dv.add(cell.coordinate)
         last = sheet.value_merge.get(fact_id)
         if last:
             ws.merge_cells(start_row=row, start_column=col, end_row=row, end_column=last)
@@ -132,7 +136,12 @@ def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict
                 _style(ws.cell(row, c), role)
         else:
             _style(cell, role)
-    for row, col in sheet.settings.values():
+    for key, (row, col) in sheet.settings.items():
+        value = settings.get(key)
+        if value is not None:
+            ws.cell(row, col, value)
+            if isinstance(value, str):
+                ws.cell(row, col).data_type = "s"
         _style(ws.cell(row, col), "input")
         ws.cell(row, col).alignment = Alignment(horizontal="left", vertical="center")
     for dv in validations.values():
@@ -166,15 +175,20 @@ def build(values: dict[str, Any] | None = None) -> bytes:
     return reproducible_bytes(build_workbook(values))
 
 
-def build_workbook(values: dict[str, Any] | None = None) -> Workbook:
-    """The template (filled with `values`) as an openpyxl workbook, for callers that add sheets."""
+def build_workbook(values: dict[str, Any] | None = None, locked: frozenset[str] = frozenset(),
+                   settings: dict[str, Any] | None = None) -> Workbook:
+    """The template (filled with `values`) as an openpyxl workbook, for callers that add sheets.
+
+    `locked`: input facts whose value is given and must not be changed (e.g. last year's carry-over);
+    `settings`: values of the setting cells (e.g. "setting.prior_file").
+    """
     values = values or {}
     layout = load_layout()
     computed = load_rules().computed()
     wb = Workbook()
     wb.remove(wb.active)
     for sheet in layout.sheets:
-        _render_sheet(wb.create_sheet(sheet.name), sheet, values, computed, layout)
+        _render_sheet(wb.create_sheet(sheet.name), sheet, values, computed, layout, locked, settings or {})
     _render_checks(wb.create_sheet(CHECK_SHEET))
     for fact_id, (sheet, row, col) in {**layout.cells, **layout.settings}.items():
         name = name_for(fact_id)
