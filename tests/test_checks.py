@@ -18,11 +18,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 import xxgk
 from conftest import EXAMPLES, example, soffice, soffice_recalculate
+from strategies import reports
 from xxgk.checks import FIRST_ROW, SHEET, STATUS, build_checks, flags, load_checks, statuses
 from xxgk.layout import load_layout
 from xxgk.resources import schema_path
@@ -211,70 +211,6 @@ def test_stale_cached_values_are_recalculated(tmp_path):
 
 
 # -- the property: hundreds of generated reports, every row equal -------------------------------------
-
-_SCHEMA = load_schema()
-_COMPUTED = set(load_rules().computed())
-_INPUTS = [f for f in _SCHEMA.facts if _SCHEMA.facts[f].numeric and f not in _COMPUTED and f != "year"]
-_BAD = st.one_of(
-    st.integers(min_value=0, max_value=60), st.integers(min_value=-9, max_value=-1),
-    st.sampled_from([0.5, 2.5, 7.25, 1e-3]), st.none(), st.booleans(),
-    st.sampled_from(["3件", "/", "无", "３", " 3 ", "0", ""]),
-)
-
-
-@st.composite
-def valid_reports(draw) -> dict:
-    """A report that passes every rule: leaf numbers at random, totals and balances made to fit."""
-    flat = _SCHEMA.flatten(example("lushan-2021"))
-    small = st.integers(min_value=0, max_value=9)
-    for fact_id in _INPUTS:
-        if fact_id.startswith("fees."):
-            continue
-        flat[fact_id] = draw(st.one_of(st.just(0), small)) if fact_id.startswith("applications.") else draw(small)
-    flat["proactive.fees.amount"] = draw(st.sampled_from([0, 12.5, 24252.311082, 3]))
-    cols = _SCHEMA.columns("applications.received")[:-1]
-    items = [r for r in _SCHEMA.rows("applications") if r.startswith("results.") and r != "results.total"]
-    for col in cols:
-        results = sum(flat[f"applications.{r}.{col}"] for r in items)
-        forward = flat[f"applications.carried_forward.{col}"]
-        over = min(flat[f"applications.carried_over.{col}"], results + forward)
-        flat[f"applications.carried_over.{col}"] = over
-        flat[f"applications.received.{col}"] = results + forward - over
-    for row in _SCHEMA.rows("applications"):
-        if row != "results.total":
-            flat[f"applications.{row}.total"] = sum(flat[f"applications.{row}.{c}"] for c in cols)
-    for col in cols + ["total"]:
-        flat[f"applications.results.total.{col}"] = sum(flat[f"applications.{r}.{col}"] for r in items)
-    for group in _SCHEMA.rows("reviews"):
-        flat[f"reviews.{group}.total"] = sum(flat[f"reviews.{group}.{c}"] for c in ("upheld", "corrected", "other", "pending"))
-    unpaid = flat["applications.results.other.unpaid_fees.total"]
-    if draw(st.booleans()) or unpaid:
-        flat["fees.notices"] = unpaid + draw(st.integers(0, 2))
-        flat["fees.amount_billed"] = draw(st.sampled_from([0, 100, 55.5]))
-    else:
-        for f in ("fees.notices", "fees.amount_billed", "fees.amount_collected"):
-            flat.pop(f, None)
-    return _SCHEMA.nest(flat)
-
-
-@st.composite
-def reports(draw) -> dict:
-    document = draw(valid_reports())
-    if draw(st.integers(0, 4)) == 0:
-        return document  # about one in five stays valid
-    flat = _SCHEMA.flatten(document)
-    for fact_id in draw(st.lists(st.sampled_from(_INPUTS), min_size=1, max_size=4, unique=True)):
-        value = draw(_BAD)
-        if value is None and not _SCHEMA.facts[fact_id].required:
-            flat.pop(fact_id, None)
-        else:
-            flat[fact_id] = value
-    if draw(st.integers(0, 9)) == 0:
-        flat["year"] = draw(st.sampled_from([2020, "2021年", 2022.5, None]))
-    if draw(st.integers(0, 9)) == 0:
-        flat["agency"] = None
-    return _SCHEMA.nest(flat)
-
 
 def test_property_both_engines_agree_on_every_rule_instance(tmp_path):
     soffice()  # skip (or fail in CI) before generating anything

@@ -104,7 +104,8 @@ def discover(inputs: Iterable[str | Path]) -> list[Path]:
         path = Path(item)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in SUFFIXES and not child.name.startswith(("~$", ".")):
+                if (child.is_file() and child.suffix.lower() in SUFFIXES and not child.name.startswith(("~$", "."))
+                        and not child.name.endswith(".manifest.json")):  # our own manifests are not reports
                     found.setdefault(child.resolve(), child)
         elif path.exists():
             found.setdefault(path.resolve(), path)

@@ -11,7 +11,7 @@ from typing import Any
 from .errors import NotAReport
 from .schema import load_schema
 
-_REPORT_KEYS = {"format", "agency", "year", "proactive", "applications", "reviews"}
+_REPORT_KEYS = {"format", "proactive", "applications", "reviews"}  # agency and year alone are not a report
 
 
 @dataclass
