@@ -161,3 +161,12 @@ def test_udf_label_and_prior(write_workbook):
 
 def test_every_udf_is_registered_once():
     assert len({f.__name__ for f in UDFS}) == len(UDFS) == 5
+
+
+def test_a_last_year_file_that_is_not_there_does_not_stop_the_check(write_workbook):
+    book = open_book(write_workbook, "made-up-errors-2022")
+    sheet, cell = book.names[name_for("setting.prior_file")].split("!")
+    book.values[(sheet.strip("'"), cell.replace("$", ""))] = "D:/区政务公开办/2021/不在这台电脑上.xlsx"
+    result = validate_book(book)
+    assert len(result.errors) == 8  # the year's own checks ran
+    assert book.messages[-1].startswith("发现 8 处错误") and "未找到上年报告文件" in book.messages[-1]

@@ -11,9 +11,16 @@ __version__ = "0.1.0"
 from .errors import NotAReport, XxgkError
 from .findings import Finding, Result
 from .report import Report, from_document, load
-from .template import build as build_template
-from .template import fill
 from .validate import validate
+
+
+def __getattr__(name: str):
+    # the template writer needs openpyxl, a slow import that reading and validating never need
+    if name in ("build_template", "fill"):
+        from . import template
+
+        return template.build if name == "build_template" else template.fill
+    raise AttributeError(f"module 'xxgk' has no attribute {name!r}")
 
 __all__ = [
     "Finding",

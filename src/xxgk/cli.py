@@ -19,7 +19,6 @@ from .errors import NotAReport, XxgkError
 from .findings import SEVERITY_LABEL, Result
 from .output import write_atomic
 from .report import load
-from .template import build, fill
 from .validate import validate
 
 
@@ -64,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--jobs", type=int, default=None, help="同时读取的进程数（默认为 CPU 核数）")
     c.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
 
+    t2 = sub.add_parser("distribute", help="按单位名单为每个单位生成已填单位名称的模板")
+    t2.add_argument("--roster", required=True, help="单位名单 CSV（名称[,代码]）")
+    t2.add_argument("--year", required=True, type=int, help="报告年度，如 2024")
+    t2.add_argument("-o", "--output", required=True, help="输出文件夹")
+    t2.add_argument("--prior-dir", help="上年各单位定稿报告所在文件夹：带入上年结转和现行有效件数")
+    t2.add_argument("--force", action="store_true", help="覆盖输出文件夹中内容不同的同名文件（如已交回的报告）")
+
     a = sub.add_parser("addin", help="Excel 加载项（维护者用）")
     a_sub = a.add_subparsers(dest="addin_command", metavar="操作", parser_class=_Parser)
     a_sub.required = True
@@ -101,12 +107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _template(args) -> int:
+    from .template import build
+
     path = write_atomic(args.output, build())
     print(f"已生成空白模板：{path}")
     return 0
 
 
 def _fill(args) -> int:
+    from .template import fill
+
     report = load(args.document)
     if report.path and report.path.suffix.lower() != ".json":
         raise XxgkError("fill 的输入应为 JSON 报告文档（工作簿请直接校验或导出）", path=args.document)
@@ -231,6 +241,19 @@ def _excluded_text(result) -> str:
     return "、".join(parts) if parts else "没有可用的输入"
 
 
+def _distribute(args) -> int:
+    from .distribute import distribute
+
+    result = distribute(Path(args.roster), args.year, Path(args.output),
+                        Path(args.prior_dir) if args.prior_dir else None, overwrite=args.force)
+    for item in result:
+        print(f"{item.path}：{item.note}")
+    for line in result.warnings:
+        print(f"注意：{line}", file=sys.stderr)
+    print(f"已生成 {len(result)} 份模板：{args.output}")
+    return 0
+
+
 def _addin(args) -> int:
     from .addin import addin_path, build
 
@@ -254,7 +277,7 @@ def _demo(args) -> int:
     return run(Path(args.output))
 
 
-_COMMANDS = {"addin": _addin, "consolidate": _consolidate, "demo": _demo, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
+_COMMANDS = {"addin": _addin, "consolidate": _consolidate, "demo": _demo, "distribute": _distribute, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -295,7 +295,6 @@ def _compare_roster(roster: list[tuple[str, str]], units: list[Unit]) -> tuple[l
 
 def manifest(result: Consolidation) -> dict:
     """What went in, with hashes, and what came of each input; no clock time, so reruns are identical."""
-    from .layout import load_layout
 
     return {
         "tool": f"xxgk {__version__}",

@@ -63,6 +63,8 @@ def prior_report(book: SheetBook, cells: dict[str, tuple[str, str]]) -> Report |
     path = Path(str(value).strip().strip('"'))
     if not path.is_absolute() and book.path:
         path = Path(book.path).parent / path
+    if not path.exists():
+        return None  # e.g. a path written on the district's computer: the year's own checks still run
     return load(path)
 
 
@@ -116,8 +118,12 @@ def validate_book(book: SheetBook) -> Result:
     """校验: validate the open workbook, mark the offending cells, list the findings, report a status."""
     cells = fact_cells(book)
     report = read_report(book, cells)
-    result = validate(report, prior_report(book, cells))
+    prior = prior_report(book, cells)
+    result = validate(report, prior)
     result.path = book.path
+    where = cells.get(PRIOR_SETTING)
+    named = book.get_value(*where) if where else None
+    missing_prior = prior is None and named is not None and str(named).strip()
     # every cell a finding names, with its worst severity and all its messages
     marks: dict[tuple[str, str], list] = {}
     for finding in result.findings:
@@ -137,7 +143,7 @@ def validate_book(book: SheetBook) -> Result:
         book.add_sheet(MARK_SHEET, hidden=True)
         book.write_rows(MARK_SHEET, record, {})
         _write_results(book, result, cells)
-    book.tell(result.summary())
+    book.tell(result.summary() + (f"（未找到上年报告文件 {named}，未核对上年结转）" if missing_prior else ""))
     return result
 
 

@@ -23,7 +23,10 @@ def write_atomic(path: str | Path, data: bytes, *, inputs: tuple[Path, ...] = ()
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise XxgkError("输出文件夹不存在", path=str(folder))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise XxgkError(f"无法写入（{exc.strerror}）", path=str(path)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

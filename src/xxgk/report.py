@@ -20,12 +20,15 @@ class Report:
 
     `derived` lists the template's sum cells of a workbook: their value stands for the cells they
     sum, and is None when those are not all numbers (see `workbook._resolve_totals`).
+    `prior_hints`: last year's figures written into the template when it was sent out (e.g. the
+    stock of documents in force), used for the cross-year rules when no last-year file is given.
     """
 
     document: dict
     path: Path | None = None
     sha256: str | None = None
     derived: frozenset[str] = field(default_factory=frozenset)
+    prior_hints: dict[str, Any] = field(default_factory=dict)  # last year's figures the template carries
 
     @property
     def facts(self) -> dict[str, Any]:

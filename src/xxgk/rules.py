@@ -8,13 +8,15 @@ so the evaluator, the template's formulas and the messages all work on plain fac
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import jsonschema
 
 from .errors import SchemaError
 from .resources import schema_path
@@ -262,14 +264,22 @@ def _bind(text: str, values: dict[str, str]) -> str:
     return re.sub(r"\{([a-z_]+)\}", sub, text)
 
 
-def expand(raw: dict, schema: Schema) -> RuleSet:
-    """Validate the rule file against its meta-schema and expand every rule into instances."""
+def check_against_meta(raw: dict) -> None:
+    """Raise SchemaError, naming the place, when the rule file does not match its meta-schema."""
+    import jsonschema
+
     with open(schema_path("rules.meta.json"), encoding="utf-8") as fh:
         meta = json.load(fh)
     errors = sorted(jsonschema.Draft202012Validator(meta).iter_errors(raw), key=lambda e: list(e.path))
     if errors:
         where = "/".join(str(p) for p in errors[0].path)
         raise SchemaError(f"rules file invalid at {where or '(root)'}: {errors[0].message}")
+
+
+def expand(raw: dict, schema: Schema, checked: bool = False) -> RuleSet:
+    """Expand every rule into instances, after checking the file against its meta-schema (unless `checked`)."""
+    if not checked:
+        check_against_meta(raw)
     rules, instances, ids = [], [], set()
     for spec in raw["rules"]:
         if spec["id"] in ids:
@@ -306,9 +316,32 @@ def expand(raw: dict, schema: Schema) -> RuleSet:
 
 @cache
 def load_rules() -> RuleSet:
-    with open(schema_path("rules.json"), encoding="utf-8") as fh:
-        raw = json.load(fh)
-    return expand(raw, load_schema())
+    text = schema_path("rules.json").read_bytes()
+    raw = json.loads(text)
+    stamp = _checked_stamp(text + schema_path("rules.meta.json").read_bytes())
+    if stamp is None or not stamp.exists():
+        check_against_meta(raw)
+        if stamp is not None:
+            try:
+                stamp.parent.mkdir(parents=True, exist_ok=True)
+                stamp.touch()
+            except OSError:
+                pass  # no cache: the check simply runs again next time
+    return expand(raw, load_schema(), checked=True)
+
+
+def _checked_stamp(content: bytes) -> Path | None:
+    """A file in the user's cache whose existence says: this exact rule file passed its meta-schema.
+
+    Checking costs an import of jsonschema, a good part of a cold start; an edited file is checked anew.
+    """
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = Path.home() / ".cache"
+        except RuntimeError:  # no home directory
+            return None
+    return Path(base) / "xxgk" / f"rules-ok-{hashlib.sha256(content).hexdigest()[:32]}"
 
 
 def value_of(value: Any) -> float | int | None:

@@ -170,9 +170,10 @@ def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict
 def build(values: dict[str, Any] | None = None) -> bytes:
     """The template as .xlsx bytes; with `values` (fact id -> value), a filled copy.
 
-    Facts the template computes (sums) are always formulas; values given for them are not written.
+    Facts the template computes (sums) are always formulas; values given for them are not written,
+    and the formulas are saved with the value a spreadsheet computes, as Excel saves them.
     """
-    return reproducible_bytes(build_workbook(values))
+    return reproducible_bytes(build_workbook(values), cached_sums(values or {}))
 
 
 def build_workbook(values: dict[str, Any] | None = None, locked: frozenset[str] = frozenset(),
@@ -264,14 +265,45 @@ def template_identity() -> dict[str, str]:
     }
 
 
-def reproducible_bytes(wb: Workbook) -> bytes:
-    """Save with fixed zip timestamps and document dates: the same workbook always gives the same bytes."""
+def cached_sums(values: dict[str, Any]) -> dict[str, int | float]:
+    """What a spreadsheet shows in the template's sum cells: SUM adds numbers and skips text and TRUE/FALSE."""
+    rules = load_rules()
+
+    def number(fact_id: str) -> int | float:
+        value = values.get(fact_id)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+    return {fact_id: sum(number(leaf) for leaf in rules.leaves(fact_id)) for fact_id in rules.computed()}
+
+
+def _with_cached_sums(part: str, data: bytes, cells: dict[str, dict[str, Any]]) -> bytes:
+    """Write the saved value of each sum formula, as a spreadsheet does when it saves (openpyxl does not)."""
+    for coordinate, value in cells.get(part, {}).items():
+        data, n = re.subn(rb'(<c r="' + coordinate.encode() + rb'"[^>]*><f>[^<]*</f>)<v\s*/>',
+                          rb"\g<1><v>" + repr(value).encode() + b"</v>", data)
+        if n != 1:
+            raise RuntimeError(f"template: sum cell {coordinate} not found in {part}")
+    return data
+
+
+def reproducible_bytes(wb: Workbook, sums: dict[str, Any] | None = None) -> bytes:
+    """Save with fixed zip timestamps and document dates: the same workbook always gives the same bytes.
+
+    `sums` (fact id -> value, see `cached_sums`) are stored as the sum cells' saved values.
+    """
     raw = io.BytesIO()
     wb.save(raw)
+    cells: dict[str, dict[str, Any]] = {}
+    for fact_id, value in (sums or {}).items():
+        sheet, row, col = load_layout().cells[fact_id]
+        part = f"xl/worksheets/sheet{wb.sheetnames.index(sheet) + 1}.xml"  # openpyxl's naming, in sheet order
+        cells.setdefault(part, {})[a1(row, col)] = value
     out = io.BytesIO()
     with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             data = src.read(info.filename)
+            if info.filename in cells:
+                data = _with_cached_sums(info.filename, data, cells)
             if info.filename == "docProps/core.xml":
                 data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + _FIXED_ISO.encode(), data)
             fixed = zipfile.ZipInfo(info.filename, FIXED_TIME)

@@ -9,7 +9,6 @@ from collections import defaultdict
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 
 from .findings import Finding, Result
 from .layout import load_layout
@@ -23,7 +22,9 @@ _BLANK_MARKS = {"/", "／", "无", "-", "－", "—", "——", "空", "N/A", "n
 
 
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator():
+    import jsonschema  # only needed when a document is not plainly valid
+
     return jsonschema.Draft202012Validator(load_schema().document)
 
 
@@ -32,7 +33,7 @@ def validate(report: "Report", prior: "Report | None" = None) -> Result:
     result = Result(str(report.path) if report.path else None)
     result.findings.extend(type_findings(report))
     facts = report.facts
-    prior_facts = prior.facts if prior is not None else None
+    prior_facts = prior.facts if prior is not None else (report.prior_hints or None)
     if prior is not None:
         result.findings.extend(_prior_year_findings(report, prior))
     prior_derived = prior.derived if prior is not None else frozenset()
@@ -111,7 +112,7 @@ def type_findings(report: "Report") -> list[Finding]:
         return []
     schema, layout = load_schema(), load_layout()
     rule = load_rules().rule("value.type")
-    by_fact: dict[str, list[jsonschema.ValidationError]] = defaultdict(list)
+    by_fact: dict[str, list] = defaultdict(list)
     findings = []
     for error in _validator().iter_errors(report.document):
         path = ".".join(str(p) for p in error.absolute_path)

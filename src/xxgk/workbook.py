@@ -22,7 +22,7 @@ from defusedxml import ElementTree as SafeET
 from python_calamine import CalamineWorkbook
 
 from .errors import NotAReport
-from .layout import META_SHEET, fact_for_name, formula, load_layout
+from .layout import META_SHEET, SETTING_PREFIX, fact_for_name, formula, load_layout
 from .report import Report
 from .rules import load_rules, value_of
 from .schema import load_schema
@@ -33,6 +33,7 @@ _NS = {
     "pr": "http://schemas.openxmlformats.org/package/2006/relationships",
 }
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)$")
+PRIOR_HINT = SETTING_PREFIX + "prior."  # setting cells named after a fact: last year's value of it
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # what zipfile raises for a damaged archive: bad headers, bad deflate data, odd versions, bad offsets
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, NotImplementedError, ValueError, RuntimeError, OSError)
@@ -147,15 +148,17 @@ def read(path: Path, data: bytes) -> Report:
 
     # cells by defined name, never by fixed coordinates
     positions: dict[str, tuple[str, int, int]] = {}
+    hints: dict[str, tuple[str, int, int]] = {}  # last year's figures carried by the template's setting cells
     for name, target in package.names.items():
         fact_id = fact_for_name(name)
-        if fact_id is None or fact_id not in schema.facts:
+        hinted = fact_id[len(PRIOR_HINT):] if fact_id and fact_id.startswith(PRIOR_HINT) else None
+        if fact_id is None or (fact_id not in schema.facts and hinted not in schema.facts):
             continue
         m = _REF.match(target)
         if not m:
             raise NotAReport(f"定义名称 {name} 指向无效位置「{target}」（可能删除了行、列或工作表）", path=str(path))
         sheet = (m.group(1) or "").replace("''", "'") or m.group(2)
-        positions[fact_id] = (sheet, int(m.group(4)), _col_number(m.group(3)))
+        (hints if hinted else positions)[hinted or fact_id] = (sheet, int(m.group(4)), _col_number(m.group(3)))
     missing = [f for f in schema.facts if f not in positions]
     if missing:
         raise NotAReport(f"缺少 {len(missing)} 个定义名称（如 {missing[0]}），工作簿不是完整的模板", path=str(path))
@@ -188,11 +191,15 @@ def read(path: Path, data: bytes) -> Report:
             if kind == "formula":
                 formulas.add(fact_id)
     unsaved = {f for f in formulas if _is_template_formula(f, flat[f], positions[f][0])}
-    return report_from_cells(flat, path, hashlib.sha256(data).hexdigest(), unsaved)
+    prior: dict[str, Any] = {}
+    for fact_id, (sheet, row, col) in hints.items():
+        grid = grids.get(sheet) or []
+        prior[fact_id] = grid[row - 1][col - 1] if row <= len(grid) and col <= len(grid[row - 1]) else None
+    return report_from_cells(flat, path, hashlib.sha256(data).hexdigest(), unsaved, prior)
 
 
 def report_from_cells(values: dict[str, Any], path: Path | None = None, sha256: str | None = None,
-                      unsaved: set[str] = frozenset()) -> Report:
+                      unsaved: set[str] = frozenset(), prior: dict[str, Any] | None = None) -> Report:
     """A Report from the template's cell values by fact id, however they were read (file or open workbook).
 
     `unsaved`: template sums saved as formulas without a value, to be computed here.
@@ -203,7 +210,8 @@ def report_from_cells(values: dict[str, Any], path: Path | None = None, sha256: 
     for fact_id in list(flat):
         if flat[fact_id] is None and not schema.facts[fact_id].required:
             del flat[fact_id]
-    return Report(schema.nest(flat), path, sha256, frozenset(derived))
+    hints = {f: _normal(v) for f, v in (prior or {}).items() if value_of(_normal(v)) is not None}
+    return Report(schema.nest(flat), path, sha256, frozenset(derived), hints)
 
 
 def _canon(text: str) -> str:
