@@ -19,6 +19,7 @@ import unicodedata
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -50,7 +51,7 @@ class Unit:
     agency: str = ""
     agency_code: str = ""
     year: Any = None
-    facts: dict[str, Any] = field(default_factory=dict)
+    values: tuple = ()  # the numeric facts, in `numeric_facts()` order (None where absent): compact for 10,000 units
     findings: list[Finding] = field(default_factory=list)
     reason: str = ""  # why it is not used, in Chinese
     sources: list[dict] = field(default_factory=list)  # the 明细 rows of an input that is itself a total
@@ -58,6 +59,10 @@ class Unit:
     @property
     def used(self) -> bool:
         return self.status == VALID
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return {f: v for f, v in zip(numeric_facts(), self.values, strict=False) if v is not None}
 
     @property
     def errors(self) -> list[Finding]:
@@ -132,7 +137,7 @@ def check(path: str) -> Unit:
         unit.reason = exc.message
         return unit
     facts = report.facts
-    unit.facts = {f: v for f, v in facts.items() if not f.startswith("texts.")}
+    unit.values = tuple(facts.get(f) for f in numeric_facts())
     unit.agency = str(facts.get("agency") or "")
     unit.agency_code = str(facts.get("agency_code") or "")
     unit.year = facts.get("year")
@@ -140,7 +145,7 @@ def check(path: str) -> Unit:
     unit.status = VALID if not unit.errors else INVALID
     if unit.status == INVALID:
         unit.reason = f"{len(unit.errors)} 处错误"
-    if path.lower().endswith(".xlsx"):
+    if DETAIL_SHEET in report.sheet_names:  # an input that is itself a total: the units inside it
         unit.sources = _detail_rows(data)
     return unit
 
@@ -233,14 +238,12 @@ def _refuse_duplicates_and_other_years(units: list[Unit], year: Any) -> None:
 def _sum(units: list[Unit], year: Any, agency: str) -> dict[str, Any]:
     schema = load_schema()
     totals: dict[str, Any] = {"format": "2021", "agency": agency, "year": year}
-    for fact in schema:
-        if not fact.numeric or fact.id == "year":
-            continue
-        present = [u.facts[fact.id] for u in units if fact.id in u.facts]
-        if not present and not fact.required:
+    for i, fact_id in enumerate(numeric_facts()):
+        present = [u.values[i] for u in units if u.values[i] is not None]
+        if not present and not schema.facts[fact_id].required:
             continue
         total = sum(present) if present else 0
-        totals[fact.id] = round(total, 6) if isinstance(total, float) else total
+        totals[fact_id] = round(total, 6) if isinstance(total, float) else total
     received = totals.get("applications.received.total")
     totals["texts.overview"] = (f"本报告为{agency}{year}年度政府信息公开工作年度报告的汇总数据，由 {len(units)} 个单位的报告"
                                 f"逐项相加生成（各单位见“明细”工作表）。全年共收到政府信息公开申请{received}件。")
@@ -314,21 +317,23 @@ def manifest(result: Consolidation) -> dict:
     }
 
 
-def numeric_facts() -> list[str]:
-    return [f.id for f in load_schema() if f.numeric and f.id != "year"]
+@cache
+def numeric_facts() -> tuple[str, ...]:
+    """The facts a roll-up adds up (every count and amount), in the schema's order."""
+    return tuple(f.id for f in load_schema() if f.numeric and f.id != "year")
 
 
 def detail_rows(result: Consolidation) -> list[list[Any]]:
     """The 明细 sheet: fact ids, labels, then one row per input (and the units inside a total), then the total."""
     schema = load_schema()
-    facts = numeric_facts()
+    facts = list(numeric_facts())
     head = ["level", "agency", "agency_code", "file", "sha256", "status"]
     rows: list[list[Any]] = [head + facts,
                              ["层级", "单位名称", "机关代码", "来源文件", "SHA-256", "校验结果"] + [schema.describe(f) for f in facts]]
     for unit in result.units:
         label = STATUS_LABEL[unit.status] + ("" if unit.used else f"，未计入：{unit.reason}")
         rows.append([1, unit.agency, unit.agency_code, Path(unit.path).name, unit.sha256, label]
-                    + [unit.facts.get(f) for f in facts])
+                    + list(unit.values or [None] * len(facts)))
         for source in unit.sources:
             chain = f"{Path(unit.path).name} › {source.get('file', '')}"
             rows.append([int(source.get("level") or 1) + 1, source.get("agency", ""), source.get("agency_code", ""),
@@ -338,41 +343,31 @@ def detail_rows(result: Consolidation) -> list[list[Any]]:
     return rows
 
 
-def workbook_bytes(result: Consolidation) -> bytes:
-    """The district's report in the official template, with the 明细 and 清单 sheets."""
-    from .template import build_workbook, reproducible_bytes
-
-    wb = build_workbook(result.totals)
-    detail = wb.create_sheet(DETAIL_SHEET)
-    for row in detail_rows(result):
-        detail.append(row)
-    detail.freeze_panes = "G3"
-    sheet = wb.create_sheet(MANIFEST_SHEET)
+def manifest_rows(result: Consolidation) -> list[list[Any]]:
+    """The 清单 sheet: whether the total is complete, the versions, and every input with its hash and fate."""
     data = manifest(result)
     note = ("汇总完整：全部输入文件校验通过" if result.complete else
             f"注意：{len(result.excluded)} 个输入文件未计入汇总（见下表“未计入”），本汇总不完整")
-    sheet.append([note])
-    for key in ("tool", "ruleset", "template", "agency", "year"):
-        sheet.append([key, data[key]])
-    sheet.append([])
-    sheet.append(["文件", "SHA-256", "单位", "机关代码", "年度", "结果", "计入", "原因"])
-    for item in data["inputs"]:
-        sheet.append([item["path"], item["sha256"], item["agency"], item["agency_code"], item["year"],
-                      STATUS_LABEL[item["status"]], "是" if item["used"] else "未计入", item["reason"]])
+    rows: list[list[Any]] = [[note]] + [[key, data[key]] for key in ("tool", "ruleset", "template", "agency", "year")]
+    rows += [[], ["文件", "SHA-256", "单位", "机关代码", "年度", "结果", "计入", "原因"]]
+    rows += [[i["path"], i["sha256"], i["agency"], i["agency_code"], i["year"], STATUS_LABEL[i["status"]],
+              "是" if i["used"] else "未计入", i["reason"]] for i in data["inputs"]]
     if result.missing or result.unknown:
-        sheet.append([])
-        sheet.append(["名单中没有文件的单位"] + result.missing)
-        sheet.append(["不在名单中的文件"] + result.unknown)
-    for ws in (detail, sheet):
-        for row in ws.iter_rows():
-            for cell in row:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"  # names and texts stay text, never formulas
-        ws.protection.sheet = True
-    # the sheet order keeps the template's sheets first; the identity sheet stays last
-    meta = wb["_xxgk"]
+        rows += [[], ["名单中没有文件的单位"] + result.missing, ["不在名单中的文件"] + result.unknown]
+    return rows
+
+
+def workbook_bytes(result: Consolidation) -> bytes:
+    """The district's report in the official template, with the 明细 and 清单 sheets."""
+    from .template import build_workbook, cached_sums, reproducible_bytes, sheet_xml
+
+    wb = build_workbook(result.totals)
+    for title in (DETAIL_SHEET, MANIFEST_SHEET):
+        wb.create_sheet(title)  # written below as XML: thousands of rows
+    meta = wb["_xxgk"]  # the identity sheet stays last
     wb.move_sheet(meta, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index("_xxgk"))
-    return reproducible_bytes(wb)
+    sheets = {DETAIL_SHEET: sheet_xml(detail_rows(result), frozen=(6, 2)), MANIFEST_SHEET: sheet_xml(manifest_rows(result))}
+    return reproducible_bytes(wb, cached_sums(result.totals), sheets)
 
 
 def manifest_bytes(result: Consolidation) -> bytes:

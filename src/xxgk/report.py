@@ -29,6 +29,8 @@ class Report:
     sha256: str | None = None
     derived: frozenset[str] = field(default_factory=frozenset)
     prior_hints: dict[str, Any] = field(default_factory=dict)  # last year's figures the template carries
+    canonical: bool = False  # built by this package from fact values: holds nothing but facts
+    sheet_names: tuple[str, ...] = ()  # a workbook's sheets
 
     @property
     def facts(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from typing import Any
+from typing import Any, Iterable
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
@@ -286,13 +286,16 @@ def _with_cached_sums(part: str, data: bytes, cells: dict[str, dict[str, Any]]) 
     return data
 
 
-def reproducible_bytes(wb: Workbook, sums: dict[str, Any] | None = None) -> bytes:
+def reproducible_bytes(wb: Workbook, sums: dict[str, Any] | None = None,
+                       sheets: dict[str, bytes] | None = None) -> bytes:
     """Save with fixed zip timestamps and document dates: the same workbook always gives the same bytes.
 
-    `sums` (fact id -> value, see `cached_sums`) are stored as the sum cells' saved values.
+    `sums` (fact id -> value, see `cached_sums`) are stored as the sum cells' saved values; `sheets`
+    (title -> worksheet XML, see `sheet_xml`) replace the content of those (empty) sheets.
     """
     raw = io.BytesIO()
     wb.save(raw)
+    replaced = {f"xl/worksheets/sheet{wb.sheetnames.index(title) + 1}.xml": xml for title, xml in (sheets or {}).items()}
     cells: dict[str, dict[str, Any]] = {}
     for fact_id, value in (sums or {}).items():
         sheet, row, col = load_layout().cells[fact_id]
@@ -301,7 +304,7 @@ def reproducible_bytes(wb: Workbook, sums: dict[str, Any] | None = None) -> byte
     out = io.BytesIO()
     with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
-            data = src.read(info.filename)
+            data = replaced.get(info.filename) or src.read(info.filename)
             if info.filename in cells:
                 data = _with_cached_sums(info.filename, data, cells)
             if info.filename == "docProps/core.xml":
@@ -311,6 +314,47 @@ def reproducible_bytes(wb: Workbook, sums: dict[str, Any] | None = None) -> byte
             fixed.external_attr = 0o600 << 16
             dst.writestr(fixed, data)
     return out.getvalue()
+
+
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def sheet_xml(rows: Iterable[list[Any]], frozen: tuple[int, int] = (0, 0)) -> bytes:
+    """A protected worksheet holding `rows` as plain values (text stays text), written directly.
+
+    For sheets of thousands of rows (a district's 明细), where building cells one by one in openpyxl
+    costs seconds and memory.
+    """
+    from xml.sax.saxutils import escape
+
+    head = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">']
+    if any(frozen):
+        cols, rows_frozen = frozen
+        head.append(f'<sheetViews><sheetView workbookViewId="0"><pane xSplit="{cols}" ySplit="{rows_frozen}" '
+                    f'topLeftCell="{a1(rows_frozen + 1, cols + 1)}" activePane="bottomRight" state="frozen"/>'
+                    "</sheetView></sheetViews>")
+    head.append("<sheetData>")
+    out = ["".join(head)]
+    letters: list[str] = []
+    for r, row in enumerate(rows, 1):
+        while len(letters) < len(row):
+            letters.append(a1(1, len(letters) + 1)[:-1])
+        cells = []
+        for c, value in enumerate(row):
+            if value is None or value == "":
+                continue
+            ref = f"{letters[c]}{r}"
+            if isinstance(value, bool):
+                cells.append(f'<c r="{ref}" t="b"><v>{int(value)}</v></c>')
+            elif isinstance(value, (int, float)):
+                cells.append(f'<c r="{ref}"><v>{value!r}</v></c>')
+            else:
+                text = escape(_XML_UNSAFE.sub("\ufffd", str(value)))
+                cells.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
+        out.append(f'<row r="{r}">{"".join(cells)}</row>')
+    out.append('</sheetData><sheetProtection sheet="1" objects="1" scenarios="1"/></worksheet>')
+    return "".join(out).encode("utf-8")
 
 
 def fill(report) -> bytes:

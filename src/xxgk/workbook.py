@@ -195,7 +195,9 @@ def read(path: Path, data: bytes) -> Report:
     for fact_id, (sheet, row, col) in hints.items():
         grid = grids.get(sheet) or []
         prior[fact_id] = grid[row - 1][col - 1] if row <= len(grid) and col <= len(grid[row - 1]) else None
-    return report_from_cells(flat, path, hashlib.sha256(data).hexdigest(), unsaved, prior)
+    report = report_from_cells(flat, path, hashlib.sha256(data).hexdigest(), unsaved, prior)
+    report.sheet_names = tuple(package.sheet_parts)
+    return report
 
 
 def report_from_cells(values: dict[str, Any], path: Path | None = None, sha256: str | None = None,
@@ -211,7 +213,7 @@ def report_from_cells(values: dict[str, Any], path: Path | None = None, sha256: 
         if flat[fact_id] is None and not schema.facts[fact_id].required:
             del flat[fact_id]
     hints = {f: _normal(v) for f, v in (prior or {}).items() if value_of(_normal(v)) is not None}
-    return Report(schema.nest(flat), path, sha256, frozenset(derived), hints)
+    return Report(schema.nest(flat), path, sha256, frozenset(derived), hints, canonical=True)
 
 
 def _canon(text: str) -> str:
