@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from . import __version__
 from .errors import NotAReport, XxgkError
@@ -323,24 +323,23 @@ def numeric_facts() -> tuple[str, ...]:
     return tuple(f.id for f in load_schema() if f.numeric and f.id != "year")
 
 
-def detail_rows(result: Consolidation) -> list[list[Any]]:
+def detail_rows(result: Consolidation) -> Iterator[list[Any]]:
     """The 明细 sheet: fact ids, labels, then one row per input (and the units inside a total), then the total."""
     schema = load_schema()
     facts = list(numeric_facts())
     head = ["level", "agency", "agency_code", "file", "sha256", "status"]
-    rows: list[list[Any]] = [head + facts,
-                             ["层级", "单位名称", "机关代码", "来源文件", "SHA-256", "校验结果"] + [schema.describe(f) for f in facts]]
+    yield head + facts
+    yield ["层级", "单位名称", "机关代码", "来源文件", "SHA-256", "校验结果"] + [schema.describe(f) for f in facts]
     for unit in result.units:
         label = STATUS_LABEL[unit.status] + ("" if unit.used else f"，未计入：{unit.reason}")
-        rows.append([1, unit.agency, unit.agency_code, Path(unit.path).name, unit.sha256, label]
-                    + list(unit.values or [None] * len(facts)))
+        yield ([1, unit.agency, unit.agency_code, Path(unit.path).name, unit.sha256, label]
+               + list(unit.values or [None] * len(facts)))
         for source in unit.sources:
             chain = f"{Path(unit.path).name} › {source.get('file', '')}"
-            rows.append([int(source.get("level") or 1) + 1, source.get("agency", ""), source.get("agency_code", ""),
-                         chain, source.get("sha256", ""), f"{source.get('status', '')}（已含在上一层）"]
-                        + [source.get(f) for f in facts])
-    rows.append(["", "合计（只计第 1 层中通过的单位）", "", "", "", ""] + [result.totals.get(f) for f in facts])
-    return rows
+            yield ([int(source.get("level") or 1) + 1, source.get("agency", ""), source.get("agency_code", ""),
+                    chain, source.get("sha256", ""), f"{source.get('status', '')}（已含在上一层）"]
+                   + [source.get(f) for f in facts])
+    yield ["", "合计（只计第 1 层中通过的单位）", "", "", "", ""] + [result.totals.get(f) for f in facts]
 
 
 def manifest_rows(result: Consolidation) -> list[list[Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
@@ -287,7 +287,7 @@ def _with_cached_sums(part: str, data: bytes, cells: dict[str, dict[str, Any]]) 
 
 
 def reproducible_bytes(wb: Workbook, sums: dict[str, Any] | None = None,
-                       sheets: dict[str, bytes] | None = None) -> bytes:
+                       sheets: dict[str, Iterable[bytes]] | None = None) -> bytes:
     """Save with fixed zip timestamps and document dates: the same workbook always gives the same bytes.
 
     `sums` (fact id -> value, see `cached_sums`) are stored as the sum cells' saved values; `sheets`
@@ -304,14 +304,19 @@ def reproducible_bytes(wb: Workbook, sums: dict[str, Any] | None = None,
     out = io.BytesIO()
     with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
-            data = replaced.get(info.filename) or src.read(info.filename)
+            fixed = zipfile.ZipInfo(info.filename, FIXED_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16
+            if info.filename in replaced:  # streamed: never the whole sheet in memory
+                with dst.open(fixed, "w") as target:
+                    for chunk in replaced[info.filename]:
+                        target.write(chunk)
+                continue
+            data = src.read(info.filename)
             if info.filename in cells:
                 data = _with_cached_sums(info.filename, data, cells)
             if info.filename == "docProps/core.xml":
                 data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + _FIXED_ISO.encode(), data)
-            fixed = zipfile.ZipInfo(info.filename, FIXED_TIME)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o600 << 16
             dst.writestr(fixed, data)
     return out.getvalue()
 
@@ -319,11 +324,11 @@ def reproducible_bytes(wb: Workbook, sums: dict[str, Any] | None = None,
 _XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def sheet_xml(rows: Iterable[list[Any]], frozen: tuple[int, int] = (0, 0)) -> bytes:
-    """A protected worksheet holding `rows` as plain values (text stays text), written directly.
+def sheet_xml(rows: Iterable[list[Any]], frozen: tuple[int, int] = (0, 0)) -> Iterator[bytes]:
+    """A protected worksheet holding `rows` as plain values (text stays text), as XML chunks.
 
-    For sheets of thousands of rows (a district's 明细), where building cells one by one in openpyxl
-    costs seconds and memory.
+    For sheets of thousands of rows (a district's 明细): building cells one by one in openpyxl costs
+    seconds, and holding the sheet whole costs memory; rows are turned into XML as they come.
     """
     from xml.sax.saxutils import escape
 
@@ -335,7 +340,7 @@ def sheet_xml(rows: Iterable[list[Any]], frozen: tuple[int, int] = (0, 0)) -> by
                     f'topLeftCell="{a1(rows_frozen + 1, cols + 1)}" activePane="bottomRight" state="frozen"/>'
                     "</sheetView></sheetViews>")
     head.append("<sheetData>")
-    out = ["".join(head)]
+    yield "".join(head).encode("utf-8")
     letters: list[str] = []
     for r, row in enumerate(rows, 1):
         while len(letters) < len(row):
@@ -352,9 +357,8 @@ def sheet_xml(rows: Iterable[list[Any]], frozen: tuple[int, int] = (0, 0)) -> by
             else:
                 text = escape(_XML_UNSAFE.sub("\ufffd", str(value)))
                 cells.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
-        out.append(f'<row r="{r}">{"".join(cells)}</row>')
-    out.append('</sheetData><sheetProtection sheet="1" objects="1" scenarios="1"/></worksheet>')
-    return "".join(out).encode("utf-8")
+        yield f'<row r="{r}">{"".join(cells)}</row>'.encode("utf-8")
+    yield b'</sheetData><sheetProtection sheet="1" objects="1" scenarios="1"/></worksheet>'
 
 
 def fill(report) -> bytes:
