@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import shutil
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 import xxgk
-from conftest import example
+from conftest import example, scaled
 from strategies import valid_reports
 from xxgk.consolidate import DETAIL_SHEET, Unit, _sum, consolidate, numeric_facts
 from xxgk.schema import load_schema
@@ -30,15 +29,6 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
-
-def scaled(document: dict, factor: int, agency: str) -> dict:
-    """Every count times `factor`: every rule stays true (they are linear)."""
-    flat = SCHEMA.flatten(copy.deepcopy(document))
-    for fact_id, value in flat.items():
-        if SCHEMA.facts[fact_id].kind in ("count", "amount"):
-            flat[fact_id] = value * factor
-    flat["agency"] = agency
-    return SCHEMA.nest(flat)
 
 
 def write_units(folder: Path, documents: dict[str, dict]) -> list[Path]:

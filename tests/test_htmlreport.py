@@ -3,7 +3,6 @@ headless Chromium (Debian's package) makes of it — the DOM it builds and a scr
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import shutil
@@ -14,7 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import example
+from conftest import example, scaled
 
 import xxgk
 from xxgk.consolidate import STATUS_LABEL, consolidate
@@ -32,15 +31,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 # -- inputs made with the project's own code ---------------------------------------------------------
 
-
-def scaled(document: dict, factor: int, agency: str) -> dict:
-    """Every count and amount times `factor`: every rule is linear, so the report stays valid."""
-    flat = SCHEMA.flatten(copy.deepcopy(document))
-    for fact_id, value in flat.items():
-        if SCHEMA.facts[fact_id].kind in ("count", "amount"):
-            flat[fact_id] = value * factor
-    flat["agency"] = agency
-    return SCHEMA.nest(flat)
 
 
 def write(folder: Path, documents: dict[str, dict]) -> list[Path]:
