@@ -31,8 +31,9 @@ from .report import Report, from_document, load
 from .rules import load_rules
 from .schema import load_schema
 from .validate import validate
+from .workbook import DETAIL_SHEET
 
-DETAIL_SHEET = "明细"
+MAX_DETAIL_CELLS = 25_000_000  # a province's 明细: 100,000 units x 211 columns is about 21 million
 MANIFEST_SHEET = "清单"
 SUFFIXES = (".xlsx", ".json")
 
@@ -146,6 +147,10 @@ def check(path: str) -> Unit:
     if unit.status == INVALID:
         unit.reason = f"{len(unit.errors)} 处错误"
     if DETAIL_SHEET in report.sheet_names:  # an input that is itself a total: the units inside it
+        rows, cols = report.sheet_sizes.get(DETAIL_SHEET, (0, 0))
+        if rows * cols > MAX_DETAIL_CELLS:
+            unit.status, unit.reason = UNREADABLE, f"“明细”工作表异常大（{rows:,} 行 × {cols:,} 列），已拒绝"
+            return unit
         unit.sources = _detail_rows(data)
     return unit
 

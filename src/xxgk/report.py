@@ -31,6 +31,7 @@ class Report:
     prior_hints: dict[str, Any] = field(default_factory=dict)  # last year's figures the template carries
     canonical: bool = False  # built by this package from fact values: holds nothing but facts
     sheet_names: tuple[str, ...] = ()  # a workbook's sheets
+    sheet_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # a workbook's sheets: last row, column
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -58,7 +59,8 @@ def from_document(document: Any, path: Path | None = None, sha256: str | None = 
 
 def read_json(path: Path, data: bytes) -> Report:
     try:
-        document = json.loads(data.decode("utf-8-sig"))
+        # NaN and Infinity are not JSON numbers: kept as text, so the type check names them
+        document = json.loads(data.decode("utf-8-sig"), parse_constant=str)
     except UnicodeDecodeError:
         raise NotAReport("不是 UTF-8 编码的 JSON 文件", path=str(path)) from None
     except json.JSONDecodeError as exc:

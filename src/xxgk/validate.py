@@ -184,6 +184,8 @@ def _problem(fact, value: Any, errors: list) -> str:
             problems.append(f"应为整数，实际为 {value:g}")
         if "minimum" in kinds and value < 0:
             problems.append(f"不能为负数，实际为 {value:g}")
+        elif "maximum" in kinds and fact.kind in ("count", "amount"):
+            problems.append(f"数值大得不合常理（{value:g}），请核对是否多打了数字或单元格格式有误")
         elif "minimum" in kinds or "maximum" in kinds:
             problems.append(f"应在 {fact.node.get('minimum')}–{fact.node.get('maximum')} 之间，实际为 {value:g}")
         if problems:
@@ -287,6 +289,8 @@ def _holds(actual: float, op: str, expected: float) -> bool:
 
 
 def _number(value: float) -> int | float:
+    if abs(value) >= 1e15:  # beyond exact integers: keep it a float, shown as 1e+300
+        return float(value)
     return int(value) if float(value).is_integer() else round(value, 6)
 
 

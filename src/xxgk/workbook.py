@@ -33,11 +33,21 @@ _NS = {
     "pr": "http://schemas.openxmlformats.org/package/2006/relationships",
 }
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)$")
+DETAIL_SHEET = "明细"  # see consolidate
 PRIOR_HINT = SETTING_PREFIX + "prior."  # setting cells named after a fact: last year's value of it
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # what zipfile raises for a damaged archive: bad headers, bad deflate data, odd versions, bad offsets
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, NotImplementedError, ValueError, RuntimeError, OSError)
 _DAMAGED_MESSAGE = "不是有效的 Excel 工作簿（.xlsx）：文件已损坏、不完整，或是改了扩展名的其他文件"
+
+
+MAX_PARTS = 2000
+MAX_PART_BYTES = 64 * 2**20
+MAX_TOTAL_BYTES = 256 * 2**20
+MAX_RATIO = 200  # a worksheet compresses about 10 to 30 times; a bomb by thousands
+MAX_SHEET_CELLS = 2_000_000  # rows x columns of one sheet's used area (a report sheet has about 300)
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
+_CELL_REF = re.compile(rb'<(?:\w+:)?(?:c|row)\b[^>]*?\br="([A-Z]{0,3})(\d+)"')
 
 
 def _col_number(letters: str) -> int:
@@ -57,6 +67,14 @@ class _Package:
                              "清空密码，另存为 .xlsx 后再提交", path=str(path))
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
+        except _DAMAGED:
+            raise NotAReport(_DAMAGED_MESSAGE, path=str(path)) from None
+        if "mimetype" in self.zip.namelist() and b"opendocument" in self.part("mimetype"):
+            raise NotAReport("这是 OpenDocument 表格（.ods）：请在 WPS 或 LibreOffice 中另存为 Excel 工作簿（.xlsx）后再提交",
+                             path=str(path))
+        self._inspect()
+        self.extents: dict[str | None, tuple[int, int]] = {}
+        try:
             root = SafeET.fromstring(self.part("xl/workbook.xml"))
             rels = SafeET.fromstring(self.part("xl/_rels/workbook.xml.rels"))
         except (*_DAMAGED, SafeET.ParseError):
@@ -72,6 +90,50 @@ class _Package:
             for n in root.findall("m:definedNames/m:definedName", _NS)
             if n.get("localSheetId") is None
         }
+
+    def _inspect(self) -> None:
+        """Refuse what could exhaust the machine or smuggle XML tricks in, before anything inflates it.
+
+        Declared sizes first (a zip bomb announces gigabytes). Deflate inflates at most about 1,032
+        times, so a small file cannot hide much; a larger one has every part inflated here through
+        zipfile, which stops at the declared size and checks the CRC, so a lying header goes no
+        further. No part of a workbook has a DTD: one is refused (entity expansion, external entities).
+        """
+        infos = self.zip.infolist()
+        if len(infos) > MAX_PARTS:
+            raise NotAReport(f"文件中有 {len(infos)} 个部件，不是正常的年度报告", path=str(self.path))
+        declared = sum(i.file_size for i in infos)
+        bomb = next((i for i in infos if i.file_size > MAX_PART_BYTES
+                     or (i.file_size > 2**20 and i.file_size > MAX_RATIO * max(i.compress_size, 1))), None)
+        if declared > MAX_TOTAL_BYTES or bomb:
+            raise NotAReport(f"文件解压后达 {declared / 2**20:,.0f} MB，远超正常的年度报告，可能是恶意构造的“压缩炸弹”，已拒绝",
+                             path=str(self.path))
+        inflate_all = sum(i.compress_size for i in infos) * 1032 > MAX_TOTAL_BYTES
+        for info in infos:
+            if inflate_all:
+                self.part(info.filename)
+            if info.filename.endswith((".xml", ".rels", ".vml")):
+                try:
+                    with self.zip.open(info) as fh:
+                        head = fh.read(4096)
+                except _DAMAGED:
+                    raise NotAReport(_DAMAGED_MESSAGE, path=str(self.path)) from None
+                if _DTD.search(head):
+                    raise NotAReport(f"文件的 {info.filename} 含有 DTD/实体声明（正常工作簿没有），可能是恶意文件，已拒绝",
+                                     path=str(self.path))
+
+    def extent(self, sheet: str) -> tuple[int, int]:
+        part = self.sheet_parts.get(sheet)
+        if part not in self.extents:
+            self.extents[part] = _extent(self.part(part)) if part in self.zip.namelist() else (0, 0)
+        return self.extents[part]
+
+    def check_extent(self, sheet: str, limit: int = MAX_SHEET_CELLS) -> None:
+        """Refuse a sheet whose used area is absurd: reading it would need a cell grid of that size."""
+        rows, cols = self.extent(sheet)
+        if rows * cols > limit:
+            raise NotAReport(f"工作表「{sheet}」的数据区域异常大（{rows:,} 行 × {cols:,} 列），不是正常的年度报告，已拒绝",
+                             path=str(self.path))
 
     def part(self, name: str) -> bytes:
         """One member of the archive; any damage to the archive is the user's file, not our bug."""
@@ -119,6 +181,16 @@ def _unescape(raw: bytes) -> str:
     return text
 
 
+def _extent(sheet_xml: bytes) -> tuple[int, int]:
+    """(last row, last column) of the cells a sheet's XML holds: what a reader's grid will span."""
+    rows = cols = 0
+    for letters, number in _CELL_REF.findall(sheet_xml):
+        rows = max(rows, int(number))
+        if letters:
+            cols = max(cols, _col_number(letters.decode()))
+    return rows, cols
+
+
 def _normal(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
@@ -135,6 +207,7 @@ def read(path: Path, data: bytes) -> Report:
     package = _Package(path, data)
     if META_SHEET not in package.sheet_parts:
         raise NotAReport("不是本工具的年度报告模板（缺少模板标识工作表），请用 xxgk template 生成的模板填报", path=str(path))
+    package.check_extent(META_SHEET)
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         meta = {str(row[0]): row[1] for row in book.get_sheet_by_name(META_SHEET).to_python() if len(row) > 1}
@@ -167,6 +240,7 @@ def read(path: Path, data: bytes) -> Report:
     for sheet in {p[0] for p in positions.values()}:
         if sheet not in package.sheet_parts:
             raise NotAReport(f"缺少工作表「{sheet}」（可能被删除或改名）", path=str(path))
+        package.check_extent(sheet)
         try:
             grids[sheet] = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except Exception as exc:
@@ -197,6 +271,8 @@ def read(path: Path, data: bytes) -> Report:
         prior[fact_id] = grid[row - 1][col - 1] if row <= len(grid) and col <= len(grid[row - 1]) else None
     report = report_from_cells(flat, path, hashlib.sha256(data).hexdigest(), unsaved, prior)
     report.sheet_names = tuple(package.sheet_parts)
+    if DETAIL_SHEET in package.sheet_parts:  # a roll-up's detail sheet: its size decides whether to read it
+        report.sheet_sizes[DETAIL_SHEET] = package.extent(DETAIL_SHEET)
     return report
 
 
