@@ -329,3 +329,73 @@ def test_property_fuzzed_workbooks_never_crash_hang_or_exhaust(tmp_path, good):
     assert not slow, slow[:5]
     kinds = {o[1] for o in outcomes}
     assert "refused" in kinds and kinds & {"valid", "findings"}
+
+
+# -- the wrong template ----------------------------------------------------------------------------
+
+
+def _names_shifted(wb, sheet: str, at: int, by: int) -> None:
+    """Move the defined names into `sheet` at or below row `at` down by `by`, as Excel does on inserting rows."""
+    for name, defined in list(wb.defined_names.items()):
+        m = re.fullmatch(r"'(.+)'!\$([A-Z]+)\$(\d+)", defined.attr_text)
+        if m and m.group(1) == sheet and int(m.group(3)) >= at:
+            defined.attr_text = f"'{sheet}'!${m.group(2)}${int(m.group(3)) + by}"
+
+
+def test_rows_inserted_after_unprotecting_are_followed_by_the_names(tmp_path, good):
+    import openpyxl
+
+    path = tmp_path / "inserted.xlsx"
+    path.write_bytes(good)
+    wb = openpyxl.load_workbook(path)
+    ws = wb["表三 依申请公开"]
+    ws.protection.sheet = False
+    ws.insert_rows(7, amount=2)  # openpyxl moves the cells; Excel would also move the names and formulas
+    _names_shifted(wb, "表三 依申请公开", 7, 2)
+    wb.save(path)
+    report = xxgk.load(path)
+    original = xxgk.from_document(example("made-up-qingfeng-2021"))
+    inputs = [f for f in original.facts if f.startswith("applications.") and not f.endswith(".total")
+              and ".results.total." not in f]
+    assert {f: report.facts[f] for f in inputs} == {f: original.facts[f] for f in inputs}
+
+
+def test_a_name_pointing_into_another_row_is_refused(tmp_path, good):
+    import openpyxl
+
+    path = tmp_path / "repointed.xlsx"
+    path.write_bytes(good)
+    wb = openpyxl.load_workbook(path)
+    from xxgk.layout import load_layout, name_for
+
+    here = wb.defined_names[name_for("applications.received.natural_persons")]
+    other = wb.defined_names[name_for("applications.carried_over.natural_persons")]
+    here.attr_text, other.attr_text = other.attr_text, here.attr_text  # swapped: the numbers would be read crosswise
+    wb.save(path)
+    line = refused(tmp_path, "repointed-run.xlsx", path.read_bytes(), "不在「一、本年新收政府信息公开申请数量」这一行")
+    assert name_for("applications.received.natural_persons") in line
+    assert load_layout().row_labels["applications.received.natural_persons"][1] in line
+
+
+def test_a_renamed_sheet_is_followed_when_its_names_follow_and_refused_when_they_do_not(tmp_path, good):
+    def renamed(name, body):  # as Excel does: the sheet and every name pointing into it
+        return body.replace("表四 复议诉讼".encode(), "表四（改）".encode()) if name == "xl/workbook.xml" else body
+
+    path = tmp_path / "renamed.xlsx"
+    path.write_bytes(rezip(good, renamed))
+    assert xxgk.validate(xxgk.load(path)).valid
+
+    def only_the_sheet(name, body):  # the names still point at the old sheet name
+        return body.replace('name="表四 复议诉讼"'.encode(), 'name="表四（改）"'.encode()) if name == "xl/workbook.xml" else body
+
+    refused(tmp_path, "stale-names.xlsx", rezip(good, only_the_sheet), "缺少工作表「表四 复议诉讼」")
+
+
+def test_a_deleted_sheet_is_refused(tmp_path, good):
+    def deleted(name, body):  # Excel turns the names into #REF!
+        if name == "xl/workbook.xml":
+            body = re.sub(rb'<sheet name="\xe8\xa1\xa8\xe5\x9b\x9b[^>]*/>', b"", body)
+            return re.sub("'表四 复议诉讼'!\\$[A-Z]+\\$\\d+".encode(), b"#REF!", body)
+        return body
+
+    refused(tmp_path, "deleted.xlsx", rezip(good, deleted), "定义名称")

@@ -115,6 +115,24 @@ class Layout:
         sheet, row, col = self.cells[fact_id]
         return f"{quote_sheet(sheet)}!{a1(row, col)}"
 
+    @property
+    def row_labels(self) -> dict[str, tuple[int, str]]:
+        """Fact id -> (column, text) of the label that names its row, in the fact's own row."""
+        if not hasattr(self, "_row_labels"):
+            found = {}
+            for sheet in self.sheets:
+                by_row: dict[int, list[Label]] = {}
+                for label in sheet.labels:
+                    if label.role == "label":
+                        by_row.setdefault(label.row, []).append(label)
+                for fact_id, (row, col) in sheet.facts.items():
+                    left = [lb for lb in by_row.get(row, []) if lb.col < col]
+                    if left:
+                        nearest = max(left, key=lambda lb: lb.col)
+                        found[fact_id] = (nearest.col, nearest.text)
+            self._row_labels = found
+        return self._row_labels
+
     def fingerprint(self) -> str:
         """Over fact ids, kinds and positions: two templates with the same fingerprint read the same."""
         schema = load_schema()

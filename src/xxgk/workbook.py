@@ -22,7 +22,7 @@ from defusedxml import ElementTree as SafeET
 from python_calamine import CalamineWorkbook
 
 from .errors import NotAReport
-from .layout import META_SHEET, SETTING_PREFIX, fact_for_name, formula, load_layout
+from .layout import META_SHEET, SETTING_PREFIX, fact_for_name, formula, load_layout, name_for
 from .report import Report
 from .rules import load_rules, value_of
 from .schema import load_schema
@@ -245,6 +245,15 @@ def read(path: Path, data: bytes) -> Report:
             grids[sheet] = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except Exception as exc:
             raise NotAReport(f"工作表「{sheet}」无法读取（{type(exc).__name__}）", path=str(path)) from None
+
+    # a name must still sit in the row its label names: catches names repointed or rows swapped
+    for fact_id, (label_col, text) in layout.row_labels.items():
+        sheet, row, _ = positions[fact_id]
+        grid = grids[sheet]
+        found = grid[row - 1][label_col - 1] if row <= len(grid) and label_col <= len(grid[row - 1]) else ""
+        if str(found).strip() != text:
+            raise NotAReport(f"定义名称 {name_for(fact_id)} 指向的单元格不在「{text}」这一行（该行是「{found}」）："
+                             "工作簿的结构被改动过，请用原模板填报", path=str(path))
 
     flat: dict[str, Any] = {}
     empty: dict[str, set[tuple[int, int]]] = {}
