@@ -71,6 +71,59 @@ def make_files(folder: Path, n: int, bases: list[tuple[bytes, str]]) -> list[Pat
     return paths
 
 
+def hostile_kinds(good: bytes) -> dict[str, bytes]:
+    """One file of each kind a district should never choke on, made from a good workbook."""
+    def rezip(edit) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                dst.writestr(info, edit(info.filename, src.read(info.filename)))
+        return out.getvalue()
+
+    bomb = io.BytesIO(good)
+    with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as z, z.open("xl/media/bomb.bin", "w") as fh:
+        for _ in range(300):
+            fh.write(b"\0" * 2**20)
+    laughs = b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+    return {
+        "bomb": bomb.getvalue(),
+        "huge-area": rezip(lambda n, b: b.replace(b"</sheetData>", b'<row r="1048576"><c r="XFD1048576"><v>1</v></c>'
+                                                  b"</row></sheetData>") if n == "xl/worksheets/sheet3.xml" else b),
+        "entities": rezip(lambda n, b: laughs + (b.split(b"?>", 1)[1] if b.startswith(b"<?xml") else b)
+                          if n == "xl/workbook.xml" else b),
+        "truncated": good[: len(good) // 2],
+        "encrypted": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096),
+        "csv": "机关,年度\n".encode() * 50,
+    }
+
+
+def hostile_run(n: int, fraction: float, jobs: int) -> None:
+    """N files, a fraction of them hostile: the run must finish, name every hostile file, stay bounded."""
+    bases = base_workbooks()
+    kinds = hostile_kinds(bases[0][0])
+    every = max(1, round(1 / fraction))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "in"
+        paths = make_files(folder, n, bases)
+        hostile = []
+        for i, path in enumerate(paths):
+            if i % every == every - 1:
+                kind = list(kinds)[len(hostile) % len(kinds)]
+                path.write_bytes(kinds[kind])
+                hostile.append(path.name)
+        out = Path(tmp) / "total.xlsx"
+        code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+                f"p = subprocess.run([sys.executable, '-m', 'xxgk.cli', 'consolidate', {str(folder)!r}, '-o', {str(out)!r}, "
+                f"'-q', '--jobs', '{jobs}'], capture_output=True, text=True); "
+                "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode); "
+                "print(p.stdout)")
+        lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+        wall, rss_kb, rc = lines[0].split()
+        named = [h for h in hostile if any(h in line for line in lines[1:])]
+        print(f"{n:,} files, {len(hostile)} hostile ({', '.join(kinds)}): {float(wall):.1f} s, "
+              f"peak RSS {int(rss_kb) // 1024} MB, exit {rc}; hostile files named in the output: {len(named)}/{len(hostile)}")
+
+
 def calamine_read_all(paths: list[Path]) -> float:
     from python_calamine import CalamineWorkbook
 
@@ -124,7 +177,13 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--openpyxl-sample", type=int, default=200)
+    parser.add_argument("--hostile", type=float, default=0.0,
+                        help="instead: a load test where this fraction of the files is hostile (e.g. 0.01)")
     args = parser.parse_args()
+    if args.hostile:
+        for n in args.sizes:
+            hostile_run(n, args.hostile, args.jobs)
+        return 0
     print(f"machine: {os.cpu_count()} cores; xxgk consolidate --jobs {args.jobs}")
     bases = base_workbooks()
     rows = []
@@ -140,7 +199,7 @@ def main() -> int:
         one = Path(tmp) / "n{}".format(args.sizes[0]) / "unit00000.xlsx"
         ours, base = single_file(one)
     print()
-    print(f"| files | xxgk consolidate | files/s | peak RSS | calamine read only | openpyxl load | xxgk / calamine | exit |")
+    print("| files | xxgk consolidate | files/s | peak RSS | calamine read only | openpyxl load | xxgk / calamine | exit |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, wall, rate, rss, calamine, op, ratio, rc in rows:
         print(f"| {n:,} | {wall:.2f} s | {rate:,.0f} | {rss} MB | {calamine:.2f} s | {op:.1f} s* | {ratio:.1f}x | {rc} |")
