@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     t2.add_argument("--prior-dir", help="上年各单位定稿报告所在文件夹：带入上年结转和现行有效件数")
     t2.add_argument("--force", action="store_true", help="覆盖输出文件夹中内容不同的同名文件（如已交回的报告）")
 
+    fz = sub.add_parser("finalize", help="定稿：生成带校验印记、全部锁定的报送文件")
+    fz.add_argument("report", help="报告（.xlsx 或 .json）")
+    fz.add_argument("-o", "--output", help="输出文件夹（默认与报告同一文件夹）")
+
+    vf = sub.add_parser("verify", help="核验报送文件：是否定稿、定稿后是否被修改、是否通过校验")
+    vf.add_argument("files", nargs="+", metavar="FILE")
+
     a = sub.add_parser("addin", help="Excel 加载项（维护者用）")
     a_sub = a.add_subparsers(dest="addin_command", metavar="操作", parser_class=_Parser)
     a_sub.required = True
@@ -241,6 +248,51 @@ def _excluded_text(result) -> str:
     return "、".join(parts) if parts else "没有可用的输入"
 
 
+def _finalize(args) -> int:
+    from .finalize import NotFinalisable, finalize
+
+    try:
+        path, result = finalize(args.report, args.output)
+    except NotFinalisable as exc:
+        print(f"【不能定稿】{args.report}：{exc.message}")
+        print_findings(exc.result, indent="  ")
+        return 1
+    print(f"已定稿：{path}")
+    if result.warnings:
+        print(f"有 {len(result.warnings)} 处警告（不影响定稿，请核实）：")
+        print_findings(result, indent="  ")
+    return 0
+
+
+def _verify(args) -> int:
+    from .finalize import verify
+    from .schema import load_schema
+
+    code = 0
+    for name in args.files:
+        try:
+            verdict = verify(name)
+        except NotAReport as exc:
+            print(f"【无法读取】{name}：{exc.message}")
+            code = 2
+            continue
+        if not verdict.finalized:
+            state = "未定稿"
+        elif verdict.unchanged:
+            state = f"已定稿（{verdict.stamp.get('finalized', '')}，{verdict.stamp.get('tool', '')}，规则 {verdict.stamp.get('ruleset', '')}），定稿后未被修改"
+        else:
+            state = "定稿后被修改"
+        print(f"【{'通过' if verdict.ok else '注意'}】{name}：{state}；{verdict.result.summary()}")
+        schema = load_schema()
+        for fact_id, before, now in verdict.changes[:30]:
+            print(f"    {schema.describe(fact_id)}：定稿时 {before!r}，现在 {now!r}")
+        if verdict.finalized and not verdict.unchanged and not verdict.changes:
+            print("    （无法判断改了哪些内容）")
+        if not verdict.ok and code == 0:
+            code = 1
+    return code
+
+
 def _distribute(args) -> int:
     from .distribute import distribute
 
@@ -277,7 +329,8 @@ def _demo(args) -> int:
     return run(Path(args.output))
 
 
-_COMMANDS = {"addin": _addin, "consolidate": _consolidate, "demo": _demo, "distribute": _distribute, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
+_COMMANDS = {"addin": _addin, "consolidate": _consolidate, "demo": _demo, "distribute": _distribute,
+             "finalize": _finalize, "verify": _verify, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,149 @@
+"""Finalising a report for submission, and verifying a submitted file.
+
+The submission copy is the template filled with the report's figures and texts, every cell locked,
+and stamped: custom document properties give the tool and rule-set versions, the time, and a
+SHA-256 fingerprint over the canonical JSON of every fact and text; the hidden identity sheet keeps
+that JSON itself, so `verify` can name what was changed after finalising.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from defusedxml import ElementTree as SafeET
+
+from . import __version__
+from .errors import XxgkError
+from .findings import Result
+from .layout import META_SHEET
+from .report import Report, load
+from .rules import load_rules
+from .schema import load_schema
+from .validate import validate
+
+PROPERTY = "xxgk.{}"  # custom document property names
+FACTS_KEY = "finalized_facts"  # row of the identity sheet holding the canonical JSON
+
+
+def canonical(report: Report) -> str:
+    """Every fact and text of the report, as JSON with sorted keys and no spaces: what is fingerprinted."""
+    return json.dumps(report.facts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def fingerprint(report: Report) -> str:
+    return hashlib.sha256(canonical(report).encode("utf-8")).hexdigest()
+
+
+def submission_name(report: Report) -> str:
+    """`<年度>年<机关名称>政府信息公开工作年度报告.xlsx`, safe on any file system."""
+    from .distribute import safe_name
+
+    return f"{report.year}年{safe_name(str(report.agency or ''))}政府信息公开工作年度报告.xlsx"
+
+
+class NotFinalisable(XxgkError):
+    exit_code = 1
+
+    def __init__(self, result: Result):
+        super().__init__(f"有 {len(result.errors)} 处错误，不能定稿：请先改正（xxgk validate 列出全部问题）")
+        self.result = result
+
+
+def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.datetime | None = None) -> tuple[Path, Result]:
+    """Write the stamped submission copy of a valid report; NotFinalisable (with the findings) if it has errors."""
+    from openpyxl.packaging.custom import StringProperty
+
+    from .output import write_atomic
+    from .template import build_workbook, cached_sums, reproducible_bytes
+
+    report = load(path)
+    result = validate(report)
+    if not result.valid:
+        raise NotFinalisable(result)
+    schema = load_schema()
+    values = dict(report.facts)
+    locked = frozenset(f for f in schema.facts if f not in load_rules().computed())  # every cell: a submission copy
+    wb = build_workbook(values, locked=locked)
+    when = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(microsecond=0)
+    stamp = {"tool": f"xxgk {__version__}", "ruleset": load_rules().version,
+             "finalized": when.isoformat().replace("+00:00", "Z"), "fingerprint": fingerprint(report)}
+    for key, value in stamp.items():
+        wb.custom_doc_props.append(StringProperty(name=PROPERTY.format(key), value=value))
+    wb[META_SHEET].append([FACTS_KEY, canonical(report)])
+    wb.properties.title = f"{report.year}年{report.agency}政府信息公开工作年度报告"
+    folder = Path(out_dir) if out_dir else Path(path).parent
+    if not folder.is_dir():
+        raise XxgkError("输出文件夹不存在", path=str(folder))
+    target = folder / submission_name(report)
+    write_atomic(target, reproducible_bytes(wb, cached_sums(values)), inputs=(Path(path),))
+    return target, result
+
+
+@dataclass
+class Verdict:
+    path: str
+    finalized: bool = False
+    stamp: dict[str, str] = field(default_factory=dict)
+    unchanged: bool | None = None  # None: not finalised, nothing to compare
+    changes: list[tuple[str, Any, Any]] = field(default_factory=list)  # fact id, at finalising, now
+    result: Result | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.finalized and bool(self.unchanged) and self.result is not None and self.result.valid
+
+
+def _stamp(data: bytes) -> dict[str, str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        if "docProps/custom.xml" not in z.namelist():
+            return {}
+        root = SafeET.fromstring(z.read("docProps/custom.xml"))
+    out = {}
+    for prop in root:
+        name = prop.get("name", "")
+        if name.startswith("xxgk."):
+            out[name[5:]] = "".join(child.text or "" for child in prop)
+    return out
+
+
+def _finalized_facts(data: bytes) -> dict[str, Any] | None:
+    from python_calamine import CalamineWorkbook
+
+    rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name(META_SHEET).to_python()
+    for row in rows:
+        if len(row) > 1 and row[0] == FACTS_KEY:
+            try:
+                return json.loads(row[1])
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def verify(path: str | Path) -> Verdict:
+    """Is the file finalised, unchanged since, and valid? NotAReport when it is not a report at all."""
+    report = load(path)
+    verdict = Verdict(str(path), result=validate(report))
+    if Path(path).suffix.lower() != ".xlsx":
+        return verdict
+    data = Path(path).read_bytes()
+    verdict.stamp = _stamp(data)
+    if "fingerprint" not in verdict.stamp:
+        return verdict
+    verdict.finalized = True
+    verdict.unchanged = fingerprint(report) == verdict.stamp["fingerprint"]
+    if not verdict.unchanged:
+        before = _finalized_facts(data)
+        if before is not None and hashlib.sha256(
+                json.dumps(before, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()).hexdigest() \
+                == verdict.stamp["fingerprint"]:  # the kept JSON is the one that was stamped: it can say what changed
+            now = report.facts
+            verdict.changes = [(f, before.get(f), now.get(f)) for f in load_schema().facts
+                               if before.get(f) != now.get(f)]
+    return verdict
