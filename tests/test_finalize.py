@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,27 @@ def test_the_name_of_the_submission_copy_is_safe(tmp_path):
     doc["agency"] = "../../上级/鹿山:街道?"
     path = finalized(tmp_path, document=doc)
     assert path.parent == tmp_path and path.name == "2021年上级_鹿山_街道政府信息公开工作年度报告.xlsx"
+
+
+def test_consolidation_shows_each_units_finalised_state(tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    path = finalized(units)
+    (units / "report.xlsx").unlink()  # keep only the submission copy
+    other = tmp_path / "other"
+    other.mkdir()
+    changed = finalized(other, document=example("made-up-qingfeng-2021"))
+    wb = openpyxl.load_workbook(changed)
+    (sheet, coord), = wb.defined_names[name_for("proactive.licensing.decisions")].destinations
+    wb[sheet].protection.sheet = False
+    wb[sheet][coord.replace("$", "")] = 7
+    wb.save(units / changed.name)
+    plain = units / "plain.json"
+    doc = example("lushan-2021")
+    doc["agency"] = "另一街道"
+    plain.write_text(xxgk.from_document(doc).to_json(), encoding="utf-8")
+    out = tmp_path / "t.xlsx"
+    assert run("consolidate", str(units), "-o", str(out), "-q").returncode == 0
+    states = {Path(i["path"]).name: i["finalised"]
+              for i in json.loads(out.with_suffix(".manifest.json").read_text(encoding="utf-8"))["inputs"]}
+    assert states == {path.name: "已定稿", changed.name: "定稿后被修改", "plain.json": ""}

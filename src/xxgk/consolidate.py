@@ -55,6 +55,7 @@ class Unit:
     values: tuple = ()  # the numeric facts, in `numeric_facts()` order (None where absent): compact for 10,000 units
     findings: list[Finding] = field(default_factory=list)
     reason: str = ""  # why it is not used, in Chinese
+    finalised: str = ""  # 已定稿 / 定稿后被修改 / 未定稿 (workbooks only)
     sources: list[dict] = field(default_factory=list)  # the 明细 rows of an input that is itself a total
 
     @property
@@ -143,6 +144,10 @@ def check(path: str) -> Unit:
     unit.agency_code = str(facts.get("agency_code") or "")
     unit.year = facts.get("year")
     unit.findings = validate(report).findings
+    if path.lower().endswith((".xlsx", ".xlsm")):
+        from .finalize import finalised_state
+
+        unit.finalised = finalised_state(report, data)
     unit.status = VALID if not unit.errors else INVALID
     if unit.status == INVALID:
         unit.reason = f"{len(unit.errors)} 处错误"
@@ -314,7 +319,7 @@ def manifest(result: Consolidation) -> dict:
         "allow_invalid": result.allow_invalid,
         "inputs": [
             {"path": u.path, "sha256": u.sha256, "agency": u.agency, "agency_code": u.agency_code, "year": u.year,
-             "status": u.status, "used": u.used, "reason": u.reason, "errors": len(u.errors),
+             "status": u.status, "used": u.used, "reason": u.reason, "finalised": u.finalised, "errors": len(u.errors),
              "warnings": len(u.findings) - len(u.errors), "units_inside": len(u.sources)}
             for u in result.units
         ],
@@ -337,6 +342,7 @@ def detail_rows(result: Consolidation) -> Iterator[list[Any]]:
     yield ["层级", "单位名称", "机关代码", "来源文件", "SHA-256", "校验结果"] + [schema.describe(f) for f in facts]
     for unit in result.units:
         label = STATUS_LABEL[unit.status] + ("" if unit.used else f"，未计入：{unit.reason}")
+        label += f"；{unit.finalised}" if unit.finalised else ""
         yield ([1, unit.agency, unit.agency_code, Path(unit.path).name, unit.sha256, label]
                + list(unit.values or [None] * len(facts)))
         for source in unit.sources:

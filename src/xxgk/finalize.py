@@ -126,6 +126,14 @@ def _finalized_facts(data: bytes) -> dict[str, Any] | None:
     return None
 
 
+def finalised_state(report: Report, data: bytes) -> str:
+    """未定稿 / 已定稿 / 定稿后被修改, for a workbook already read (the consolidation's per-unit column)."""
+    stamp = _stamp(data)
+    if "fingerprint" not in stamp:
+        return "未定稿"
+    return "已定稿" if fingerprint(report) == stamp["fingerprint"] else "定稿后被修改"
+
+
 def verify(path: str | Path) -> Verdict:
     """Is the file finalised, unchanged since, and valid? NotAReport when it is not a report at all."""
     report = load(path)
