@@ -111,17 +111,10 @@ def hostile_run(n: int, fraction: float, jobs: int) -> None:
                 kind = list(kinds)[len(hostile) % len(kinds)]
                 path.write_bytes(kinds[kind])
                 hostile.append(path.name)
-        out = Path(tmp) / "total.xlsx"
-        code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-                f"p = subprocess.run([sys.executable, '-m', 'xxgk.cli', 'consolidate', {str(folder)!r}, '-o', {str(out)!r}, "
-                f"'-q', '--jobs', '{jobs}'], capture_output=True, text=True); "
-                "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode); "
-                "print(p.stdout)")
-        lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
-        wall, rss_kb, rc = lines[0].split()
-        named = [h for h in hostile if any(h in line for line in lines[1:])]
-        print(f"{n:,} files, {len(hostile)} hostile ({', '.join(kinds)}): {float(wall):.1f} s, "
-              f"peak RSS {int(rss_kb) // 1024} MB, exit {rc}; hostile files named in the output: {len(named)}/{len(hostile)}")
+        wall, rss, rc, output = run_consolidate(folder, jobs)
+        named = [h for h in hostile if h in output]
+        print(f"{n:,} files, {len(hostile)} hostile ({', '.join(kinds)}): {wall:.1f} s, "
+              f"peak RSS {rss} MB, exit {rc}; hostile files named in the output: {len(named)}/{len(hostile)}")
 
 
 def calamine_read_all(paths: list[Path]) -> float:
@@ -144,17 +137,17 @@ def openpyxl_load(paths: list[Path]) -> float:
     return time.perf_counter() - start
 
 
-def run_consolidate(folder: Path, jobs: int) -> tuple[float, int, str]:
-    """Wall seconds and peak RSS (MB) of `xxgk consolidate` and its workers."""
+def run_consolidate(folder: Path, jobs: int) -> tuple[float, int, str, str]:
+    """Wall seconds, peak RSS (MB) of `xxgk consolidate` and its workers, its exit code and its output."""
     out = folder.parent / f"{folder.name}-total.xlsx"
-    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+    code = ("import json, resource, subprocess, sys, time; t = time.perf_counter(); "
             f"p = subprocess.run([sys.executable, '-m', 'xxgk.cli', 'consolidate', {str(folder)!r}, '-o', {str(out)!r}, "
             f"'-q', '--jobs', '{jobs}'], capture_output=True, text=True); "
             "w = time.perf_counter() - t; "
-            "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)")
-    line = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    wall, rss_kb, rc = float(line[0]), int(line[1]), line[2]
-    return wall, rss_kb // 1024, rc
+            "print(json.dumps([w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode, p.stdout]))")
+    wall, rss_kb, rc, output = json.loads(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    return wall, rss_kb // 1024, str(rc), output
 
 
 def single_file(path: Path, repeat: int = 7) -> tuple[float, float]:
@@ -190,7 +183,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             paths = make_files(Path(tmp) / f"n{n}", n, bases)
-            wall, rss, rc = run_consolidate(Path(tmp) / f"n{n}", args.jobs)
+            wall, rss, rc, _ = run_consolidate(Path(tmp) / f"n{n}", args.jobs)
             calamine = calamine_read_all(paths)
             sample = paths[: min(n, args.openpyxl_sample)]
             op = openpyxl_load(sample) * n / len(sample)
