@@ -77,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     vf = sub.add_parser("verify", help="核验报送文件：是否定稿、定稿后是否被修改、是否通过校验")
     vf.add_argument("files", nargs="+", metavar="FILE")
 
+    pb = sub.add_parser("publish", help="生成对外公开的年度报告（Word 或网页）")
+    pb.add_argument("report", help="报告（.xlsx 或 .json）")
+    pb.add_argument("-o", "--output", required=True, help="输出文件（.docx 或 .html）")
+    pb.add_argument("--format", choices=("docx", "html"), help="输出格式（默认按输出文件扩展名）")
+
+    im = sub.add_parser("import", help="读入已发布的报告（.docx、纯文本或网页），转为报告文档或工作簿")
+    im.add_argument("source", help="已发布的报告（.docx、.txt、.html）")
+    im.add_argument("-o", "--output", required=True, help="输出的 .json 或 .xlsx")
+
     a = sub.add_parser("addin", help="Excel 加载项（维护者用）")
     a_sub = a.add_subparsers(dest="addin_command", metavar="操作", parser_class=_Parser)
     a_sub.required = True
@@ -293,6 +302,41 @@ def _verify(args) -> int:
     return code
 
 
+def _publish(args) -> int:
+    from .publish import docx_bytes, html_bytes
+
+    fmt = args.format or ("html" if args.output.lower().endswith((".html", ".htm")) else "docx")
+    report = load(args.report)
+    result = validate(report)
+    if not result.valid:
+        print(f"注意：报告{result.summary()}，发布前请改正（xxgk validate 列出全部问题）", file=sys.stderr)
+    data = html_bytes(report) if fmt == "html" else docx_bytes(report)
+    path = write_atomic(args.output, data, inputs=(Path(args.report),))
+    print(f"已生成{'网页' if fmt == 'html' else ' Word 文档'}：{path}")
+    return 0
+
+
+def _import(args) -> int:
+    from .importer import import_report
+
+    report, problems = import_report(Path(args.source))
+    for line in problems:
+        print(f"读取问题：{line}", file=sys.stderr)
+    if args.output.lower().endswith(".xlsx"):
+        from .template import fill
+
+        data = fill(report)
+    elif args.output.lower().endswith(".json"):
+        data = report.to_json().encode("utf-8")
+    else:
+        raise XxgkError("输出应为 .json 或 .xlsx 文件", path=args.output)
+    path = write_atomic(args.output, data, inputs=(Path(args.source),))
+    result = validate(report)
+    print(f"已读入 {report.agency} {report.year} 年的报告：{path}（{result.summary()}）")
+    print_findings(result, indent="  ")
+    return 0 if result.valid else 1
+
+
 def _distribute(args) -> int:
     from .distribute import distribute
 
@@ -330,7 +374,7 @@ def _demo(args) -> int:
 
 
 _COMMANDS = {"addin": _addin, "consolidate": _consolidate, "demo": _demo, "distribute": _distribute,
-             "finalize": _finalize, "verify": _verify, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
+             "finalize": _finalize, "verify": _verify, "publish": _publish, "import": _import, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
 
 if __name__ == "__main__":
     sys.exit(main())

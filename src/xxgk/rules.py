@@ -51,7 +51,7 @@ class Comparison:
         """This report's fact ids, left side first, each once."""
         seen: dict[str, None] = {}
         for term in self.actual + self.expected:
-            if term.source in ("fact", "text") and term.fact:
+            if term.source in ("fact", "text", "parts") and term.fact:
                 seen.setdefault(term.fact, None)
         return list(seen)
 
@@ -198,15 +198,15 @@ class _Parser:
                 terms = [Term(coef, "fact", f) for f in self.expand(inner)]
             elif name == "prior":
                 terms = [Term(coef, "prior", self.fact(inner))]
-            elif name == "text":
+            elif name in ("text", "parts"):
                 self.take("sym", ",")
-                raw = self.take("str")[1:-1].replace("\\'", "'")
+                raw = text_pattern(self.take("str")[1:-1].replace("\\'", "'"))
                 try:
-                    if re.compile(raw).groups < 1:
+                    if name == "text" and re.compile(raw).groups < 1:
                         raise self.fail("text() pattern needs one group for the number")
                 except re.error as exc:
-                    raise self.fail(f"bad text() pattern: {exc}") from None
-                terms = [Term(coef, "text", self.fact(inner), raw)]
+                    raise self.fail(f"bad {name}() pattern: {exc}") from None
+                terms = [Term(coef, name, self.fact(inner), raw)]
             else:
                 raise self.fail(f"unknown function {name}()")
             self.take("sym", ")")
@@ -224,6 +224,41 @@ class _Parser:
         if not found:
             raise self.fail(f"{pattern!r} matches no fact")
         return found
+
+
+NUMBER = r"([0-9０-９]+|[零〇一二两三四五六七八九十百千万]+)"
+GAP = r"[^0-9０-９零〇一二两三四五六七八九十百千万。；，,;]{0,8}?"
+
+
+def text_pattern(raw: str) -> str:
+    """A rule's text pattern with its shorthands: {N} a number (digits or Chinese numerals), {G} a short gap."""
+    return raw.replace("{N}", NUMBER).replace("{G}", GAP)
+
+
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_UNITS = {"十": 10, "百": 100, "千": 1000}
+
+
+def parse_number(text: str) -> int | None:
+    """306, ３０６, 三, 十二, 一百零五, 两千三百 -> int; None when it is not a number."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text.strip())
+    if text.isdigit():
+        return int(text)
+    total, section, digit = 0, 0, None
+    for ch in text:
+        if ch in _DIGITS:
+            digit = _DIGITS[ch]
+        elif ch in _UNITS:
+            section += (1 if digit is None else digit) * _UNITS[ch]
+            digit = None
+        elif ch == "万":
+            total += (section + (digit or 0)) * 10000
+            section, digit = 0, None
+        else:
+            return None
+    return total + section + (digit or 0)
 
 
 def _domain(spec: str, schema: Schema) -> list[tuple[str, str]]:

@@ -279,7 +279,7 @@ def cached_sums(values: dict[str, Any]) -> dict[str, int | float]:
 def _with_cached_sums(part: str, data: bytes, cells: dict[str, dict[str, Any]]) -> bytes:
     """Write the saved value of each sum formula, as a spreadsheet does when it saves (openpyxl does not)."""
     for coordinate, value in cells.get(part, {}).items():
-        data, n = re.subn(rb'(<c r="' + coordinate.encode() + rb'"[^>]*><f>[^<]*</f>)<v\s*/>',
+        data, n = re.subn(rb'(<c r="' + coordinate.encode() + rb'"[^>]*><f>[^<]*</f>)(?:<v\s*/>|<v></v>)',
                           rb"\g<1><v>" + repr(value).encode() + b"</v>", data)
         if n != 1:
             raise RuntimeError(f"template: sum cell {coordinate} not found in {part}")

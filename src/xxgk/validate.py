@@ -250,8 +250,8 @@ def _side(terms: tuple[Term, ...], facts: dict, prior: dict | None) -> tuple[Any
         if term.source == "const":
             total += term.coef
             continue
-        if term.source == "text":
-            found = _number_in_text(facts.get(term.fact), term.pattern)
+        if term.source in ("text", "parts"):
+            found = (_number_in_text if term.source == "text" else _parts_in_text)(facts.get(term.fact), term.pattern)
             if found is None:
                 return None, None
             number, quote = found
@@ -265,16 +265,41 @@ def _side(terms: tuple[Term, ...], facts: dict, prior: dict | None) -> tuple[Any
     return total, quote
 
 
+def _sentence(text: str, start: int, end: int) -> str:
+    """The sentence(s) around text[start:end], for quoting."""
+    first = max(text.rfind(p, 0, start) for p in "。；\n") + 1
+    ends = [i for i in (text.find(p, end) for p in "。；\n") if i >= 0]
+    return text[first:(min(ends) + 1 if ends else len(text))].strip()
+
+
 def _number_in_text(text: Any, pattern: str) -> tuple[int, str] | None:
+    """The number a sentence of the text states (its first match), and the sentence."""
+    from .rules import parse_number
+
+    if not isinstance(text, str):
+        return None
+    for match in re.finditer(pattern, text):
+        number = parse_number(match.group(1))
+        if number is not None:
+            return number, _sentence(text, match.start(), match.end())
+    return None
+
+
+def _parts_in_text(text: Any, pattern: str) -> tuple[int, str] | None:
+    """The sum of the counts a text enumerates right after `pattern` (e.g. "…306条。主要包括…11条、24条…")."""
+    from .rules import NUMBER, parse_number
+
     if not isinstance(text, str):
         return None
     match = re.search(pattern, text)
     if not match:
         return None
-    start = max(text.rfind(p, 0, match.start()) for p in "。；\n") + 1
-    ends = [i for i in (text.find(p, match.end()) for p in "。；\n") if i >= 0]
-    end = min(ends) + 1 if ends else len(text)
-    return int(match.group(1)), text[start:end].strip()
+    stop = min([i for i in (text.find(p, match.end()) for p in "。；\n") if i >= 0] or [len(text)])
+    counts = [parse_number(m.group(1)) for m in re.finditer(NUMBER + r"\s*[条件个篇项]", text[match.end():stop])]
+    counts = [c for c in counts if c is not None]
+    if len(counts) < 2:
+        return None
+    return sum(counts), _sentence(text, match.start(), stop)
 
 
 def _holds(actual: float, op: str, expected: float) -> bool:
@@ -320,7 +345,7 @@ def _state(comparison: Comparison, facts: dict, prior: dict | None, derived: fro
             look(term.fact, facts, derived)
         elif term.source == "prior":
             look(term.fact, prior, prior_derived)
-        elif term.source == "text":
+        elif term.source in ("text", "parts"):
             if facts.get(term.fact) is None:
                 states.add(BLANK)
             elif not isinstance(facts[term.fact], str):
