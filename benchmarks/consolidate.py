@@ -54,8 +54,9 @@ def with_agency(data: bytes, old: str, new: str) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
             body = source.read(info.filename)
-            if info.filename.startswith("xl/worksheets/") and old.encode() in body:
-                body = body.replace(old.encode(), new.encode())
+            if info.filename.startswith("xl/worksheets/"):  # the text as written, or as character references
+                for encode in (str.encode, lambda t: t.encode("ascii", "xmlcharrefreplace")):
+                    body = body.replace(encode(old), encode(new))
             target.writestr(info, body)
     return out.getvalue()
 
