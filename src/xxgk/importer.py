@@ -19,7 +19,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from .errors import NotAReport, SchemaError
-from .report import Report, from_document
+from .report import Report, from_document, read_input
 from .schema import load_schema
 
 # -- tokens ---------------------------------------------------------------
@@ -506,14 +506,7 @@ def import_report(path: Path) -> tuple[Report, list[str]]:
     Returns the report and a list of Chinese problems met while reading (cells that could not be read,
     rows or parts not found). Raises NotAReport for anything that is not a 2021-format annual report."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise NotAReport("文件不存在", path=str(path)) from None
-    except IsADirectoryError:
-        raise NotAReport("这是一个文件夹，不是报告文件", path=str(path)) from None
-    except OSError as exc:
-        raise NotAReport(f"无法读取文件（{exc.strerror}）", path=str(path)) from None
+    data = read_input(path)
     suffix = path.suffix.lower()
     title = ""
     if suffix in (".html", ".htm", ".shtml", ".xhtml"):

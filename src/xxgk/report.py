@@ -68,17 +68,22 @@ def read_json(path: Path, data: bytes) -> Report:
     return from_document(document, path, hashlib.sha256(data).hexdigest())
 
 
-def load(path: str | Path) -> Report:
-    """Load a report from a .json document or a filled .xlsx workbook of the template."""
-    path = Path(path)
+def read_input(path: Path) -> bytes:
+    """A file's bytes, or NotAReport saying in Chinese why it cannot be read."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise NotAReport("文件不存在", path=str(path)) from None
     except IsADirectoryError:
         raise NotAReport("这是一个文件夹，不是报告文件", path=str(path)) from None
     except OSError as exc:
         raise NotAReport(f"无法读取文件（{exc.strerror}）", path=str(path)) from None
+
+
+def load(path: str | Path) -> Report:
+    """Load a report from a .json document or a filled .xlsx workbook of the template."""
+    path = Path(path)
+    data = read_input(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
         return read_json(path, data)
