@@ -59,8 +59,6 @@ th, td { border: 1px solid #8c8c8c; padding: 4px 8px; vertical-align: middle; }
 thead th { background: #eef3f8; text-align: center; }
 th[scope="row"] { text-align: left; font-weight: normal; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.total, tr.total td, tr.total th { background: #f2f6fb; font-weight: bold; }
-tr.group th { background: #fafafa; text-align: left; font-weight: bold; }
 tr.excluded th, tr.excluded td { background: #fdf1f0; }
 tr.excluded td.state { color: #b3261e; font-weight: bold; }
 #units { width: 100%; }
@@ -322,125 +320,13 @@ def cell(fact_id: str, totals: dict[str, Any], extra: str = "") -> str:
     return f'<td class="{cls}" data-fact="{esc(fact_id)}">{esc(num(totals.get(fact_id)))}</td>'
 
 
-def column_groups(facts: list[Any]) -> list[tuple[str | None, list[Any]]]:
-    """Consecutive columns sharing a group (法人或其他组织, 行政诉讼): [(group or None, [facts])]."""
-    groups: list[tuple[str | None, list[Any]]] = []
-    for fact in facts:
-        if fact.group and groups and groups[-1][0] == fact.group:
-            groups[-1][1].append(fact)
-        else:
-            groups.append((fact.group, [fact]))
-    return groups
+def official_tables(totals: dict[str, Any]) -> dict[str, str]:
+    """Tables 二, 三 and 四 of the district's figures, drawn as the published report draws them."""
+    from .publish import TABLE_ROOTS, html_table, tables
+    from .report import from_document
 
-
-def table_two(totals: dict[str, Any]) -> str:
-    """二、主动公开政府信息情况: one block per 第二十条 item, as printed."""
-    schema = load_schema()
-    root = schema.object("proactive")
-    rows = schema.rows("proactive")
-    width = 1 + max(len(schema.columns(f"proactive.{r}")) for r in rows)
-    blocks: list[tuple[str, list[str]]] = []
-    for row in rows:
-        block = schema.object(f"proactive.{row}").get("x-block", "")
-        columns = schema.columns(f"proactive.{row}")
-        if blocks and blocks[-1][0] == block and schema.columns(f"proactive.{blocks[-1][1][0]}") == columns:
-            blocks[-1][1].append(row)
-        else:
-            blocks.append((block, [row]))
-    out = ['<div class="wrap"><table id="table-2" class="district">',
-           f"<caption>{esc(root['title'])}</caption>"]
-    for block, block_rows in blocks:
-        columns = schema.columns(f"proactive.{block_rows[0]}")
-        out.append("<tbody>")
-        out.append(f'<tr><th scope="colgroup" colspan="{width}" class="block">{esc(block)}</th></tr>')
-        heads = [f'<th scope="col">{esc(root.get("x-row-header", ""))}</th>']
-        for i, column in enumerate(columns):
-            span = width - len(columns) if i == len(columns) - 1 else 1
-            label = schema.facts[f"proactive.{block_rows[0]}.{column}"].labels[-1]
-            heads.append(f'<th scope="col"{f" colspan={chr(34)}{span}{chr(34)}" if span > 1 else ""}>{esc(label)}</th>')
-        out.append("<tr>" + "".join(heads) + "</tr>")
-        for row in block_rows:
-            cells = [f'<th scope="row">{esc(schema.titles(f"proactive.{row}")[-1])}</th>']
-            for i, column in enumerate(columns):
-                span = width - len(columns) if i == len(columns) - 1 else 1
-                c = cell(f"proactive.{row}.{column}", totals)
-                if span > 1:
-                    c = c.replace("<td ", f'<td colspan="{span}" ', 1)
-                cells.append(c)
-            out.append("<tr>" + "".join(cells) + "</tr>")
-        out.append("</tbody>")
-    out.append("</table></div>")
-    return "\n".join(out)
-
-
-def table_three(totals: dict[str, Any]) -> str:
-    """三、收到和处理政府信息公开申请情况: all rows and columns, labels from the schema."""
-    schema = load_schema()
-    root = schema.object("applications")
-    rows = schema.rows("applications")
-    columns = schema.columns(f"applications.{rows[0]}")
-    facts = [schema.facts[f"applications.{rows[0]}.{c}"] for c in columns]
-    groups = column_groups(facts)
-    out = ['<div class="wrap"><table id="table-3" class="district">',
-           f"<caption>{esc(root['title'])}</caption>", "<thead>",
-           (f'<tr><th scope="col" rowspan="3" class="corner">{esc(root.get("x-note", ""))}</th>'
-            f'<th scope="colgroup" colspan="{len(columns)}">{esc(root.get("x-header", ""))}</th></tr>')]
-    first, second = [], []
-    for group, members in groups:
-        if group is None:
-            first.extend(f'<th scope="col" rowspan="2">{esc(f.labels[-1])}</th>' for f in members)
-        else:
-            first.append(f'<th scope="colgroup" colspan="{len(members)}">{esc(group)}</th>')
-            second.extend(f'<th scope="col">{esc(f.labels[-1])}</th>' for f in members)
-    out += ["<tr>" + "".join(first) + "</tr>", "<tr>" + "".join(second) + "</tr>", "</thead>", "<tbody>"]
-    shown: set[tuple[str, ...]] = set()
-    for row in rows:
-        labels = schema.titles(f"applications.{row}")[1:]
-        for depth in range(1, len(labels)):
-            ancestors = labels[:depth]
-            if ancestors not in shown:
-                shown.add(ancestors)
-                out.append(f'<tr class="group"><th scope="rowgroup" colspan="{len(columns) + 1}" '
-                           f'class="l{depth}">{esc(ancestors[-1])}</th></tr>')
-        is_total = row.endswith(".total") or row == "total"
-        cells = [f'<th scope="row" class="l{len(labels)}">{esc(labels[-1])}</th>']
-        cells += [cell(f"applications.{row}.{c}", totals, "total" if c == TOTAL else "") for c in columns]
-        out.append(f'<tr{" class=" + chr(34) + "total" + chr(34) if is_total else ""}>' + "".join(cells) + "</tr>")
-    out.append("</tbody></table></div>")
-    return "\n".join(out)
-
-
-def table_four(totals: dict[str, Any]) -> str:
-    """四、政府信息公开行政复议、行政诉讼情况: the three groups side by side, as printed."""
-    schema = load_schema()
-    root = schema.object("reviews")
-    rows = schema.rows("reviews")
-    top, middle, bottom, data = [], [], [], []
-    i = 0
-    while i < len(rows):
-        group = schema.object(f"reviews.{rows[i]}").get("x-group")
-        members = [rows[i]]
-        while group and i + len(members) < len(rows) and \
-                schema.object(f"reviews.{rows[i + len(members)]}").get("x-group") == group:
-            members.append(rows[i + len(members)])
-        i += len(members)
-        spans = [len(schema.columns(f"reviews.{m}")) for m in members]
-        if group is None:
-            top.append(f'<th scope="colgroup" colspan="{spans[0]}" rowspan="2">'
-                       f'{esc(schema.titles(f"reviews.{members[0]}")[-1])}</th>')
-        else:
-            top.append(f'<th scope="colgroup" colspan="{sum(spans)}">{esc(group)}</th>')
-            middle.extend(f'<th scope="colgroup" colspan="{s}">{esc(schema.titles(f"reviews.{m}")[-1])}</th>'
-                          for m, s in zip(members, spans))
-        for member in members:
-            for column in schema.columns(f"reviews.{member}"):
-                bottom.append(f'<th scope="col">{esc(schema.facts[f"reviews.{member}.{column}"].labels[-1])}</th>')
-                data.append(cell(f"reviews.{member}.{column}", totals, "total" if column == TOTAL else ""))
-    out = ['<div class="wrap"><table id="table-4" class="district">', f"<caption>{esc(root['title'])}</caption>",
-           "<thead>", "<tr>" + "".join(top) + "</tr>", "<tr>" + "".join(middle) + "</tr>",
-           "<tr>" + "".join(bottom) + "</tr>", "</thead>", "<tbody>", "<tr>" + "".join(data) + "</tr>",
-           "</tbody></table></div>"]
-    return "\n".join(out)
+    drawn = tables(from_document(load_schema().nest(totals)))
+    return {part: html_table(drawn[part], f"table-{n}") for n, part in zip((2, 3, 4), TABLE_ROOTS, strict=True)}
 
 
 def fees_table(totals: dict[str, Any]) -> str:
@@ -561,6 +447,7 @@ def html_bytes(result: Consolidation) -> bytes:
 
     year = result.year if result.year is not None else "（年度不明）"
     title = f"{result.agency} {year} 年政府信息公开工作年度报告汇总"
+    district = official_tables(result.totals)
     meta = (f"共 {len(result.units)} 个输入文件，计入汇总 {len(result.used)} 个单位、未计入 {len(result.excluded)} 个。"
             f"由 xxgk {__version__} 生成（校验规则 {load_rules().version}，报告格式：国办公开办函〔2021〕30号）。")
     sections = [
@@ -596,11 +483,11 @@ def html_bytes(result: Consolidation) -> bytes:
         reviews_chart(result),
         "</section>",
         '<section id="sec-2" aria-labelledby="h-2"><h2 id="h-2">全区合计：二、主动公开政府信息情况</h2>',
-        table_two(result.totals), "</section>",
+        district["二"], "</section>",
         '<section id="sec-3" aria-labelledby="h-3"><h2 id="h-3">全区合计：三、收到和处理政府信息公开申请情况</h2>',
-        table_three(result.totals), "</section>",
+        district["三"], "</section>",
         '<section id="sec-4" aria-labelledby="h-4"><h2 id="h-4">全区合计：四、政府信息公开行政复议、行政诉讼情况</h2>',
-        table_four(result.totals), "</section>",
+        district["四"], "</section>",
         '<section id="sec-fees" aria-labelledby="h-fees"><h2 id="h-fees">全区合计：信息处理费</h2>',
         fees_table(result.totals), "</section>",
         '<section id="sec-findings" aria-labelledby="h-findings"><h2 id="h-findings">附：校验发现的问题及文件校验值</h2>',

@@ -355,8 +355,9 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _html_table(table: Table) -> str:
-    out = [f'<div class="wrap"><table id="table-{esc(table.part)}"><caption>{esc(table.caption)}</caption>']
+def html_table(table: Table, table_id: str | None = None) -> str:
+    """One official table as HTML: header cells with scope, merges as rowspan/colspan, numbers with data-fact."""
+    out = [f'<div class="wrap"><table id="{esc(table_id or "table-" + table.part)}"><caption>{esc(table.caption)}</caption>']
     by_row: dict[int, list[Cell]] = {}
     for cell in table.cells:
         by_row.setdefault(cell.row, []).append(cell)
@@ -407,7 +408,7 @@ def html_bytes(report: Report) -> bytes:
     for part in ORDER:
         out.append(f'<section id="part-{esc(part)}">\n<h2>{esc(heads[part])}</h2>\n')
         if part in grids:
-            out.append(_html_table(grids[part]) + "\n")
+            out.append(html_table(grids[part]) + "\n")
         else:
             for line in lines(facts.get(TEXT_PARTS[part])):
                 out.append(f"<p>{esc(line)}</p>\n")
