@@ -17,7 +17,9 @@ class XxgkError(Exception):
         self.path = path
 
     def __str__(self) -> str:
-        return f"{self.path}：{self.message}" if self.path else self.message
+        from .text import display_path
+
+        return f"{display_path(self.path)}：{self.message}" if self.path else self.message
 
 
 class NotAReport(XxgkError):

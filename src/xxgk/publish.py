@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from .layout import SheetLayout, load_layout
-from .report import Report
+from .report import Report, without_controls
 from .schema import load_schema
 
 FIXED_TIME = (2021, 9, 26, 0, 0, 0)  # the date of 国办公开办函〔2021〕30号
@@ -50,7 +50,7 @@ def num(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
+        return without_controls(str(value))
     if isinstance(value, int):
         return str(value)
     if not math.isfinite(value):
@@ -62,7 +62,7 @@ def num(value: Any) -> str:
 
 def title(report: Report) -> str:
     year = report.year if report.year is not None else ""
-    return f"{year}年{report.agency or ''}政府信息公开工作年度报告"
+    return without_controls(f"{year}年{report.agency or ''}政府信息公开工作年度报告")
 
 
 def headings() -> dict[str, str]:
@@ -76,7 +76,7 @@ def headings() -> dict[str, str]:
 def lines(value: Any) -> list[str]:
     if value is None:
         return []
-    return [line.strip() for line in str(value).splitlines() if line.strip()]
+    return [line.strip() for line in without_controls(str(value)).splitlines() if line.strip()]
 
 
 def fee_sentence(facts: dict[str, Any]) -> str | None:

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import NotAReport
 from .schema import load_schema
+from .text import CONTROL, display_path
 
 _REPORT_KEYS = {"format", "proactive", "applications", "reviews"}  # agency and year alone are not a report
+
+# No report comes near this: a filled workbook is under 100 KB, a district total with its 明细 a few
+# MB, and the workbook reader refuses more than 256 MB unpacked. Checked before anything is read.
+MAX_INPUT_BYTES = 256 * 2**20
+# The schema nests five levels deep; anything far deeper is not a report (and would exhaust the stack
+# of json, jsonschema or the writers).
+MAX_JSON_DEPTH = 32
+# Longer number literals are not figures of a report (and Python refuses ints over 4300 digits).
+MAX_NUMBER_CHARS = 100
 
 
 @dataclass
@@ -53,37 +67,174 @@ class Report:
 
 def from_document(document: Any, path: Path | None = None, sha256: str | None = None) -> Report:
     if not isinstance(document, dict) or not (_REPORT_KEYS & set(document)):
-        raise NotAReport("不是政府信息公开工作年度报告文档（缺少 format、agency、year 及各表）", path=str(path) if path else None)
+        raise NotAReport("不是政府信息公开工作年度报告文档（缺少 format、agency、year 及各表）",
+                         path=display_path(path) if path else None)
+    year = document.get("year")
+    if isinstance(year, float) and year.is_integer() and abs(year) < 2**53:
+        document = {**document, "year": int(year)}  # 2021.0 is the year 2021, as in a workbook's cell
     return Report(document, path, sha256)
 
 
+def without_controls(text: str) -> str:
+    """Text as a workbook or Word file can hold it: what every writer puts in a file.
+
+    A Word soft line break or page break (\\v, \\f) becomes a line break; the other characters of
+    `text.CONTROL` are dropped. `validate` reports such characters as errors, so a report holding them
+    is never finalised; writers of drafts (fill, publish, import) write the text without them.
+    """
+    return CONTROL.sub(lambda m: "\n" if m.group() in "\v\f" else "", text)
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLong(text)
+    return int(text)
+
+
+def _json_float(text: str) -> int | float | str:
+    """A JSON number with a fraction or exponent, read as the workbook reader reads a cell: a whole
+    number (2021.0) is an int, so a year written `2021.0` is the year 2021 whichever file holds it.
+    Numbers beyond a float (1e400) are kept as text, like NaN and Infinity, so the type check names them."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLong(text)
+    value = float(text)
+    if not math.isfinite(value):
+        return text
+    if value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+class _NumberTooLong(ValueError):
+    pass
+
+
+def _shape_problem(document: Any) -> str | None:
+    """Why a parsed JSON document cannot be a report however its fields read, or None.
+
+    Containers nested deeper than MAX_JSON_DEPTH (they would exhaust the stack of jsonschema or the
+    writers), and text holding half of a UTF-16 surrogate pair (`"\\ud800"` is valid JSON syntax but
+    no character: no file can be written with it). Iterative, so no depth can exhaust the stack here.
+    """
+    stack = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return "JSON 中有无效的字符（单独的 UTF-16 代理项，如 \\ud800），文件可能已损坏"
+            continue
+        if isinstance(node, dict):
+            children = [*node, *node.values()]
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return f"JSON 嵌套层次过深（超过 {MAX_JSON_DEPTH} 层），不是年度报告文档"
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, str)))
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def read_json(path: Path, data: bytes) -> Report:
+    shown = display_path(path)
     try:
         # NaN and Infinity are not JSON numbers: kept as text, so the type check names them
-        document = json.loads(data.decode("utf-8-sig"), parse_constant=str)
+        document = json.loads(data.decode("utf-8-sig"), parse_constant=str, parse_int=_json_int,
+                              parse_float=_json_float)
     except UnicodeDecodeError:
-        raise NotAReport("不是 UTF-8 编码的 JSON 文件", path=str(path)) from None
+        raise NotAReport("不是 UTF-8 编码的 JSON 文件", path=shown) from None
     except json.JSONDecodeError as exc:
-        raise NotAReport(f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）", path=str(path)) from None
+        raise NotAReport(f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）", path=shown) from None
+    except RecursionError:
+        raise NotAReport(f"JSON 嵌套层次过深（超过 {MAX_JSON_DEPTH} 层），不是年度报告文档", path=shown) from None
+    except _NumberTooLong as exc:
+        raise NotAReport(f"JSON 中有位数过多的数字（{len(exc.args[0])} 位，以「{exc.args[0][:12]}」开头），"
+                         "不是年度报告的数据", path=shown) from None
+    problem = _shape_problem(document)
+    if problem:
+        raise NotAReport(problem, path=shown)
     return from_document(document, path, hashlib.sha256(data).hexdigest())
 
 
-def read_input(path: Path) -> bytes:
-    """A file's bytes, or NotAReport saying in Chinese why it cannot be read."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise NotAReport("文件不存在", path=str(path)) from None
-    except IsADirectoryError:
-        raise NotAReport("这是一个文件夹，不是报告文件", path=str(path)) from None
-    except OSError as exc:
-        raise NotAReport(f"无法读取文件（{exc.strerror}）", path=str(path)) from None
+def read_input(path: str | os.PathLike) -> bytes:
+    """A report file's bytes, or NotAReport saying in Chinese why it cannot be read.
 
-
-def load(path: str | Path) -> Report:
-    """Load a report from a .json document or a filled .xlsx workbook of the template."""
+    Every command reads its input files here. Only a regular file is read, and only when its size is
+    plausible for a report: a FIFO or a device named `.xlsx` would block or never end, a huge (even
+    sparse) file would be read whole into memory. The file is opened without blocking and checked
+    again once open, so a FIFO swapped in after the first look cannot hang the command either.
+    """
     path = Path(path)
-    data = read_input(path)
+    shown = display_path(path)
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotAReport("文件不存在", path=shown) from None
+    except OSError as exc:
+        raise NotAReport(_os_reason(exc), path=shown) from None
+    _check_kind(info, shown)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotAReport("文件不存在", path=shown) from None
+    except IsADirectoryError:
+        raise NotAReport("这是一个文件夹，不是报告文件", path=shown) from None
+    except OSError as exc:
+        raise NotAReport(_os_reason(exc), path=shown) from None
+    try:
+        _check_kind(os.fstat(fd), shown)  # the file actually opened, not the one looked at
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while size <= MAX_INPUT_BYTES:  # a file that grows while being read is cut off too
+            chunk = os.read(fd, min(2**20, MAX_INPUT_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise NotAReport(_os_reason(exc), path=shown) from None
+    finally:
+        os.close(fd)
+    if size > MAX_INPUT_BYTES:
+        raise NotAReport(_too_large(size), path=shown)
+    return b"".join(chunks)
+
+
+def _check_kind(info: os.stat_result, shown: str) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise NotAReport("这是一个文件夹，不是报告文件", path=shown)
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("命名管道（FIFO）" if stat.S_ISFIFO(info.st_mode) else "设备文件" if stat.S_ISCHR(info.st_mode)
+                or stat.S_ISBLK(info.st_mode) else "套接字" if stat.S_ISSOCK(info.st_mode) else "特殊文件")
+        raise NotAReport(f"这是{kind}，不是普通文件，不能作为报告读取", path=shown)
+    if info.st_size > MAX_INPUT_BYTES:
+        raise NotAReport(_too_large(info.st_size), path=shown)
+
+
+def _too_large(size: int) -> str:
+    return (f"文件过大（{size / 2**20:,.0f} MB），报告文件不会超过 {MAX_INPUT_BYTES // 2**20} MB，"
+            "未读取：请确认选对了文件")
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "没有读取这个文件的权限"
+    return f"无法读取文件（{exc.strerror or exc}）"
+
+
+def load(path: str | Path, data: bytes | None = None) -> Report:
+    """Load a report from a .json document or a filled .xlsx workbook of the template.
+
+    `data`: the file's bytes when the caller has already read them with `read_input`.
+    """
+    path = Path(path)
+    if data is None:
+        data = read_input(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
         return read_json(path, data)
@@ -91,6 +242,7 @@ def load(path: str | Path) -> Report:
         from .workbook import read
 
         return read(path, data)
+    shown = display_path(path)
     if suffix == ".xls":
-        raise NotAReport("这是旧版 Excel 97-2003（.xls）文件，请用模板（.xlsx）填报", path=str(path))
-    raise NotAReport(f"不支持的文件类型「{path.suffix or '无扩展名'}」，应为 .xlsx 或 .json", path=str(path))
+        raise NotAReport("这是旧版 Excel 97-2003（.xls）文件，请用模板（.xlsx）填报", path=shown)
+    raise NotAReport(f"不支持的文件类型「{display_path(path.suffix) or '无扩展名'}」，应为 .xlsx 或 .json", path=shown)

@@ -26,6 +26,7 @@ from .checks import STATUS, load_checks
 from .checks import flags as check_flags
 from .findings import SEVERITY_LABEL
 from .layout import META_SHEET, Layout, SheetLayout, a1, formula, load_layout, name_for, quote_sheet
+from .report import without_controls
 from .rules import load_rules
 from .schema import load_schema
 
@@ -116,8 +117,9 @@ def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict
         else:
             role = "text" if fact.kind == "text" else "input"
             if fact_id in values and values[fact_id] is not None:
-                cell.value = values[fact_id]
-                if isinstance(values[fact_id], str):
+                value = values[fact_id]
+                cell.value = without_controls(value) if isinstance(value, str) else value  # validate calls them errors
+                if isinstance(value, str):
                     cell.data_type = "s"  # text stays text, even when it starts with "="
             if fact_id in locked:
                 role = "const"  # given, not to be typed over: locked, no input validation
@@ -139,7 +141,7 @@ def _render_sheet(ws, sheet: SheetLayout, values: dict[str, Any], computed: dict
     for key, (row, col) in sheet.settings.items():
         value = settings.get(key)
         if value is not None:
-            ws.cell(row, col, value)
+            ws.cell(row, col, without_controls(value) if isinstance(value, str) else value)
             if isinstance(value, str):
                 ws.cell(row, col).data_type = "s"
         _style(ws.cell(row, col), "input")

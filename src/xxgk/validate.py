@@ -14,6 +14,7 @@ from .findings import Finding, Result
 from .layout import load_layout
 from .rules import Comparison, Instance, Term, load_rules, value_of
 from .schema import load_schema
+from .text import CONTROL
 
 if TYPE_CHECKING:
     from .report import Report
@@ -80,7 +81,7 @@ def _predicate(node: dict):
             if (low is not None and value < low) or (high is not None and value > high):
                 return False
         elif kind == "string":
-            if not isinstance(value, str):
+            if not isinstance(value, str) or CONTROL.search(value):
                 return False
             if (min_len is not None and len(value) < min_len) or (max_len is not None and len(value) > max_len):
                 return False
@@ -140,14 +141,20 @@ def type_findings(report: "Report") -> list[Finding]:
             findings.append(Finding(
                 rule.id, rule.severity, f"「{path or '文档'}」结构不符合 2021 格式：应为{_json_type(error)}",
                 (), (), _json_type(error), _short(error.instance)))
+    for fact_id, value in report.facts.items():  # JSON Schema has no word for them: see `_control_problem`
+        if not schema.facts[fact_id].numeric and isinstance(value, str) and CONTROL.search(value):
+            by_fact.setdefault(fact_id, [])
     for fact_id, errors in by_fact.items():
         if fact_id in report.derived:
             continue  # a template sum: a sum of counts is a count unless a part is wrong, and the part carries that
         fact = schema.facts[fact_id]
-        value = errors[0].instance
+        value = errors[0].instance if errors else report.facts[fact_id]
+        problems = [_problem(fact, value, errors)] if errors else []
+        if not fact.numeric and isinstance(value, str) and CONTROL.search(value):
+            problems.append(_control_problem(value))
         findings.append(Finding(
             rule.id, rule.severity,
-            rule.message.format(fact=schema.describe(fact_id), problem=_problem(fact, value, errors)),
+            rule.message.format(fact=schema.describe(fact_id), problem="；".join(problems)),
             (fact_id,), (layout.ref(fact_id),), expected_text(fact), value))
     order = {f: i for i, f in enumerate(schema.facts)}
     findings.sort(key=lambda f: order.get(f.facts[0], -1) if f.facts else -1)
@@ -195,6 +202,18 @@ def _problem(fact, value: Any, errors: list) -> str:
     if "minLength" in kinds:
         return "未填写"
     return f"应为{expected_text(fact)}，实际为「{_short(value)}」"
+
+
+def _control_problem(text: str) -> str:
+    """Control characters (a Word soft line break is \\v) that no workbook or Word file can hold, located
+    by the text before the first one: a writer would have to drop them, so the report must not carry them."""
+    found = CONTROL.findall(text)
+    first = CONTROL.search(text)
+    before = CONTROL.sub("", text[max(0, first.start() - 12):first.start()]).strip()
+    codes = "、".join(sorted({f"U+{ord(c):04X}" for c in found}))
+    where = f"，第一个在「{before}」之后" if before else "，第一个在开头"
+    return (f"含有 {len(found)} 个不可见的控制字符（{codes}，如从 Word 复制来的软回车）{where}："
+            "工作簿和 Word 文件无法保存这些字符，请删除或改为普通换行")
 
 
 def _text_in_number_cell(text: str) -> str:
