@@ -196,16 +196,21 @@ def test_total_overwritten_with_blank_is_unfilled_not_recomputed(write_workbook,
 
 
 def _move(path, fact_id: str) -> str:
-    """Move the fact's value far to the right on its sheet, repoint its defined name; return the new cell."""
+    """Move the fact's row down by inserting rows just above it (after unprotecting), as Excel would, with
+    every defined name below following; return the new cell. The name still sits under its row and column labels."""
+    import re
+
     wb = openpyxl.load_workbook(path)
     old = cell_of(wb, fact_id)
-    ws = old.parent
-    new = ws.cell(old.row, ws.max_column + 20)
-    assert new.value is None
-    new.value, old.value = old.value, None
-    wb.defined_names[name_for(fact_id)].attr_text = f"'{ws.title}'!${new.column_letter}${new.row}"
+    ws, row, letter = old.parent, old.row, old.column_letter
+    ws.protection.sheet = False
+    ws.insert_rows(row, amount=2)
+    for defined in wb.defined_names.values():
+        m = re.fullmatch(r"'(.+)'!\$([A-Z]+)\$(\d+)", defined.attr_text)
+        if m and m.group(1) == ws.title and int(m.group(3)) >= row:
+            defined.attr_text = f"'{ws.title}'!${m.group(2)}${int(m.group(3)) + 2}"
     wb.save(path)
-    return new.coordinate
+    return f"{letter}{row + 2}"
 
 
 def test_reader_follows_defined_names_not_coordinates(write_workbook, clean_doc):

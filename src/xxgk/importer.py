@@ -530,19 +530,11 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
 def docx_tokens(data: bytes, path: Path) -> list[Token]:
-    import io
-    import zipfile
+    """Paragraphs and table cells of a Word file, read through the guarded package reader."""
+    from .package import DOCUMENT, Package
 
-    try:
-        from defusedxml import DefusedXmlException, ElementTree
-    except ImportError:  # pragma: no cover
-        raise NotAReport("读取 .docx 需要 defusedxml，请先另存为纯文本（.txt）再导入", path=str(path)) from None
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            xml = archive.read("word/document.xml")
-        root = ElementTree.fromstring(xml)
-    except (zipfile.BadZipFile, KeyError, SyntaxError, ValueError, DefusedXmlException):  # SyntaxError: ParseError
-        raise NotAReport("不是有效的 Word（.docx）文件", path=str(path)) from None
+    package = Package(path, data, DOCUMENT)
+    root = package.xml("word/document.xml")
     body = root.find(f"{_W}body")
     tokens: list[Token] = []
     if body is None:

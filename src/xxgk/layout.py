@@ -133,6 +133,36 @@ class Layout:
             self._row_labels = found
         return self._row_labels
 
+    @property
+    def column_labels(self) -> dict[str, tuple[tuple[int, int, str], ...]]:
+        """Fact id -> (row, column, text) of each header naming its column, outermost first.
+
+        The headers are those covering the fact's column in the run of header rows nearest above
+        it (its own block in table 二, the whole header of tables 三 and 四); a merged header is
+        given by its top-left cell, where its text is. Facts with no header above (form sheets)
+        have none.
+        """
+        if not hasattr(self, "_column_labels"):
+            found: dict[str, tuple[tuple[int, int, str], ...]] = {}
+            for sheet in self.sheets:
+                headers = [lb for lb in sheet.labels if lb.role == "header" and lb.text]
+                fact_rows = {row for row, _ in sheet.facts.values()}
+                for fact_id, (row, col) in sheet.facts.items():
+                    def over(r: int) -> list[Label]:  # headers covering this column in row r
+                        return [lb for lb in headers
+                                if lb.row <= r <= (lb.to_row or lb.row) and lb.col <= col <= (lb.to_col or lb.col)]
+                    r = row - 1
+                    while r >= 1 and r in fact_rows and not over(r):
+                        r -= 1  # other rows of the same block
+                    run: list[Label] = []
+                    while r >= 1 and (here := over(r)):
+                        run += [lb for lb in here if lb not in run]
+                        r -= 1
+                    if run:
+                        found[fact_id] = tuple((lb.row, lb.col, lb.text) for lb in sorted(run, key=lambda lb: lb.row))
+            self._column_labels = found
+        return self._column_labels
+
     def fingerprint(self) -> str:
         """Over fact ids, kinds and positions: two templates with the same fingerprint read the same."""
         schema = load_schema()

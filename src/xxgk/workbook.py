@@ -7,22 +7,21 @@ a blank cell, an error value and a formula never calculated all as ''.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import io
 import posixpath
 import re
-import zipfile
-import zlib
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from defusedxml import ElementTree as SafeET
 from python_calamine import CalamineWorkbook
 
 from .errors import NotAReport
 from .layout import META_SHEET, SETTING_PREFIX, fact_for_name, formula, load_layout, name_for
+from .package import WORKBOOK, Package
 from .report import Report
 from .rules import load_rules, value_of
 from .schema import load_schema
@@ -35,112 +34,86 @@ _NS = {
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)$")
 DETAIL_SHEET = "明细"  # see consolidate
 PRIOR_HINT = SETTING_PREFIX + "prior."  # setting cells named after a fact: last year's value of it
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-# what zipfile raises for a damaged archive: bad headers, bad deflate data, odd versions, bad offsets
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, NotImplementedError, ValueError, RuntimeError, OSError)
-_DAMAGED_MESSAGE = "不是有效的 Excel 工作簿（.xlsx）：文件已损坏、不完整，或是改了扩展名的其他文件"
+_BROKEN_BOOK = "工作簿的结构部件已损坏（{}），不是完整的 Excel 工作簿：请用 Excel 或 WPS 重新保存后再提交"
 
-
-MAX_PARTS = 2000
-MAX_PART_BYTES = 64 * 2**20
-MAX_TOTAL_BYTES = 256 * 2**20
-MAX_RATIO = 200  # a worksheet compresses about 10 to 30 times; a bomb by thousands
 MAX_SHEET_CELLS = 2_000_000  # rows x columns of one sheet's used area (a report sheet has about 300)
-_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
-_CELL_REF = re.compile(rb'<(?:\w+:)?(?:c|row)\b[^>]*?\br="([A-Z]{0,3})(\d+)"')
+
+# A start tag's attributes as calamine's XML parser reads them: either quote, any spacing around `=`,
+# no space needed after a quoted value, and a `>` inside a quoted value does not end the tag.
+# Possessive throughout, so that no input makes these backtrack.
+_TAG_ATTRS = rb"((?:[^>\"'/]++|/(?!>)|\"[^\"]*+\"|'[^']*+')*+)"
+_START = re.compile(rb"<(?:[\w.-]+:)?(?:c|row)(?=[\s/>])" + _TAG_ATTRS)
+_CELL = re.compile(rb"<(?:[\w.-]+:)?c(?=[\s/>])" + _TAG_ATTRS + rb"(/>|>(.*?)</(?:[\w.-]+:)?c\s*>)", re.S)
+_ATTR = re.compile(rb"(?<![^\s\"'])([^\s=\"'<>/]++)\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)')")
+# every `r` that is a cell address, in attribute text: the closing quote is left for the next match
+_R_ADDRESS = re.compile(rb"[\s\"']r\s*+=\s*+([\"'])([A-Za-z]*+)(\d++)(?=\1)")
+_ADDRESS = re.compile(rb"([A-Za-z]*)(\d+)")
 
 
 def _col_number(letters: str) -> int:
     n = 0
-    for ch in letters:
+    for ch in letters.upper():
         n = n * 26 + ord(ch) - 64
     return n
 
 
-class _Package:
-    """The zip, its sheet names, sheet part paths and defined names."""
+def _attribute(attrs: bytes, wanted: bytes) -> bytes | None:
+    """The raw value of an attribute in a start tag's attribute text, however it is quoted.
+
+    The last one when it is there twice: calamine keeps the last.
+    """
+    value = None
+    for match in _ATTR.finditer(attrs):
+        if match.group(1) == wanted:
+            value = match.group(2) if match.group(2) is not None else match.group(3)
+    return value
+
+
+def _address(value: bytes | None) -> tuple[int, int] | None:
+    """(row, column) of a cell address as calamine reads it (letters of either case); None if it is not one."""
+    m = _ADDRESS.fullmatch(value or b"")
+    return (int(m.group(2)), _col_number(m.group(1).decode())) if m else None
+
+
+class _Package(Package):
+    """The workbook's zip, its sheet names, sheet part paths and defined names."""
 
     def __init__(self, path: Path, data: bytes):
-        self.path = path
-        if data.startswith(_OLE_MAGIC):
-            raise NotAReport("文件已加密（设有打开密码）或是旧版 .xls 文件：请在 Excel 中“文件→信息→保护工作簿→用密码进行加密”"
-                             "清空密码，另存为 .xlsx 后再提交", path=str(path))
-        try:
-            self.zip = zipfile.ZipFile(io.BytesIO(data))
-        except _DAMAGED:
-            raise NotAReport(_DAMAGED_MESSAGE, path=str(path)) from None
-        if "mimetype" in self.zip.namelist() and b"opendocument" in self.part("mimetype"):
-            raise NotAReport("这是 OpenDocument 表格（.ods）：请在 WPS 或 LibreOffice 中另存为 Excel 工作簿（.xlsx）后再提交",
-                             path=str(path))
-        self._inspect()
+        super().__init__(path, data, WORKBOOK)
         self.extents: dict[str | None, tuple[int, int]] = {}
-        try:
-            root = SafeET.fromstring(self.part("xl/workbook.xml"))
-            rels = SafeET.fromstring(self.part("xl/_rels/workbook.xml.rels"))
-        except (*_DAMAGED, SafeET.ParseError):
-            raise NotAReport(_DAMAGED_MESSAGE, path=str(path)) from None
-        targets = {r.get("Id"): r.get("Target") for r in rels.findall("pr:Relationship", _NS)}
+        root = self.xml("xl/workbook.xml")
+        rels = self.xml("xl/_rels/workbook.xml.rels")
+        targets = {r.get("Id"): r.get("Target") for r in rels.findall("pr:Relationship", _NS)
+                   if r.get("Id") and r.get("Target")}
         self.sheet_parts: dict[str, str] = {}
         for sheet in root.findall("m:sheets/m:sheet", _NS):
-            target = targets.get(sheet.get(f"{{{_NS['r']}}}id"), "")
+            name = sheet.get("name")
+            if not name:
+                raise self.refuse(_BROKEN_BOOK.format("有一个工作表没有名称"))
+            target = targets.get(sheet.get(f"{{{_NS['r']}}}id"))
+            if not target:
+                raise self.refuse(_BROKEN_BOOK.format(f"工作表「{name}」在 xl/_rels/workbook.xml.rels 中没有带 Id 和 Target 的关系"))
             part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-            self.sheet_parts[sheet.get("name")] = part
-        self.names = {
-            n.get("name"): (n.text or "").strip()
-            for n in root.findall("m:definedNames/m:definedName", _NS)
-            if n.get("localSheetId") is None
-        }
-
-    def _inspect(self) -> None:
-        """Refuse what could exhaust the machine or smuggle XML tricks in, before anything inflates it.
-
-        Declared sizes first (a zip bomb announces gigabytes). Deflate inflates at most about 1,032
-        times, so a small file cannot hide much; a larger one has every part inflated here through
-        zipfile, which stops at the declared size and checks the CRC, so a lying header goes no
-        further. No part of a workbook has a DTD: one is refused (entity expansion, external entities).
-        """
-        infos = self.zip.infolist()
-        if len(infos) > MAX_PARTS:
-            raise NotAReport(f"文件中有 {len(infos)} 个部件，不是正常的年度报告", path=str(self.path))
-        declared = sum(i.file_size for i in infos)
-        bomb = next((i for i in infos if i.file_size > MAX_PART_BYTES
-                     or (i.file_size > 2**20 and i.file_size > MAX_RATIO * max(i.compress_size, 1))), None)
-        if declared > MAX_TOTAL_BYTES or bomb:
-            raise NotAReport(f"文件解压后达 {declared / 2**20:,.0f} MB，远超正常的年度报告，可能是恶意构造的“压缩炸弹”，已拒绝",
-                             path=str(self.path))
-        inflate_all = sum(i.compress_size for i in infos) * 1032 > MAX_TOTAL_BYTES
-        for info in infos:
-            if inflate_all:
-                self.part(info.filename)
-            if info.filename.endswith((".xml", ".rels", ".vml")):
-                try:
-                    with self.zip.open(info) as fh:
-                        head = fh.read(4096)
-                except _DAMAGED:
-                    raise NotAReport(_DAMAGED_MESSAGE, path=str(self.path)) from None
-                if _DTD.search(head):
-                    raise NotAReport(f"文件的 {info.filename} 含有 DTD/实体声明（正常工作簿没有），可能是恶意文件，已拒绝",
-                                     path=str(self.path))
+            self.sheet_parts[name] = part
+        self.names: dict[str, str] = {}
+        for defined in root.findall("m:definedNames/m:definedName", _NS):
+            name = defined.get("name")
+            if not name:
+                raise self.refuse(_BROKEN_BOOK.format("有一个定义名称没有 name"))
+            if defined.get("localSheetId") is None:
+                self.names[name] = (defined.text or "").strip()
 
     def extent(self, sheet: str) -> tuple[int, int]:
         part = self.sheet_parts.get(sheet)
         if part not in self.extents:
-            self.extents[part] = _extent(self.part(part)) if part in self.zip.namelist() else (0, 0)
+            self.extents[part] = _extent(self.read(part)) if part and self.has(part) else (0, 0)
         return self.extents[part]
 
     def check_extent(self, sheet: str, limit: int = MAX_SHEET_CELLS) -> None:
         """Refuse a sheet whose used area is absurd: reading it would need a cell grid of that size."""
         rows, cols = self.extent(sheet)
         if rows * cols > limit:
-            raise NotAReport(f"工作表「{sheet}」的数据区域异常大（{rows:,} 行 × {cols:,} 列），不是正常的年度报告，已拒绝",
-                             path=str(self.path))
-
-    def part(self, name: str) -> bytes:
-        """One member of the archive; any damage to the archive is the user's file, not our bug."""
-        try:
-            return self.zip.read(name)
-        except _DAMAGED:
-            raise NotAReport(_DAMAGED_MESSAGE, path=str(self.path)) from None
+            raise self.refuse(f"工作表「{sheet}」的数据区域异常大（{rows:,} 行 × {cols:,} 列），不是正常的年度报告，已拒绝")
 
     def cell_kinds(self, sheet: str, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, str]]:
         """For cells calamine read as '': ('formula', text), ('error', code) or absent (truly blank).
@@ -152,14 +125,13 @@ class _Package:
         part = self.sheet_parts.get(sheet)
         if not part or not wanted:
             return found
-        xml = self.part(part)
+        xml = self.read(part)
         for match in _CELL.finditer(xml):
-            ref = _ATTR_R.search(match.group(1))
-            m = re.match(rb"([A-Z]+)(\d+)$", ref.group(1)) if ref else None
-            if not m or (pos := (int(m.group(2)), _col_number(m.group(1).decode()))) not in wanted:
+            pos = _address(_attribute(match.group(1), b"r"))
+            if pos not in wanted:
                 continue
             body = match.group(3) or b""
-            if _ATTR_T_ERROR.search(match.group(1)):
+            if _attribute(match.group(1), b"t") == b"e":
                 value = _VALUE.search(body)
                 found[pos] = ("error", _unescape(value.group(1)) if value else "#错误")
             elif (formula := _FORMULA.search(body)) is not None:
@@ -167,11 +139,8 @@ class _Package:
         return found
 
 
-_CELL = re.compile(rb"<(?:\w+:)?c\s([^>]*?)(/>|>(.*?)</(?:\w+:)?c>)", re.S)
-_ATTR_R = re.compile(rb'\br="([A-Z]+\d+)"')
-_ATTR_T_ERROR = re.compile(rb'\bt="e"')
-_VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
-_FORMULA = re.compile(rb"<(?:\w+:)?f(?:\s[^>]*)?(?:/>|>([^<]*)</(?:\w+:)?f>)")
+_VALUE = re.compile(rb"<(?:[\w.-]+:)?v(?:\s[^>]*)?>([^<]*)</(?:[\w.-]+:)?v\s*>")
+_FORMULA = re.compile(rb"<(?:[\w.-]+:)?f(?:\s[^>]*)?(?:/>|>([^<]*)</(?:[\w.-]+:)?f\s*>)")
 
 
 def _unescape(raw: bytes) -> str:
@@ -182,12 +151,15 @@ def _unescape(raw: bytes) -> str:
 
 
 def _extent(sheet_xml: bytes) -> tuple[int, int]:
-    """(last row, last column) of the cells a sheet's XML holds: what a reader's grid will span."""
-    rows = cols = 0
-    for letters, number in _CELL_REF.findall(sheet_xml):
-        rows = max(rows, int(number))
-        if letters:
-            cols = max(cols, _col_number(letters.decode()))
+    """(last row, last column) of the cells a sheet's XML holds: what a reader's grid will span.
+
+    Every `r` of a cell or row element counts, however it is quoted or spaced, and also when one
+    element has it twice; column letters count in either case and at any length, as calamine
+    reads them. A value that is no address makes calamine fail on the sheet, refused then.
+    """
+    found = _R_ADDRESS.findall(b" ".join(_START.findall(sheet_xml)))
+    rows = max((int(digits) for _, _, digits in found), default=0)
+    cols = max((_col_number(letters.decode()) for letters in {lt for _, lt, _ in found}), default=0)
     return rows, cols
 
 
@@ -211,7 +183,9 @@ def read(path: Path, data: bytes) -> Report:
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         meta = {str(row[0]): row[1] for row in book.get_sheet_by_name(META_SHEET).to_python() if len(row) > 1}
-    except Exception as exc:  # calamine raises its own error types for damaged parts
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # calamine's own errors for damaged parts; a Rust panic is pyo3's PanicException
         raise NotAReport(f"工作簿无法读取（{type(exc).__name__}）", path=str(path)) from None
     if str(meta.get("format")) != "2021":
         raise NotAReport(f"模板格式为「{meta.get('format')}」，本工具只处理 2021 年格式（国办公开办函〔2021〕30号）", path=str(path))
@@ -243,7 +217,9 @@ def read(path: Path, data: bytes) -> Report:
         package.check_extent(sheet)
         try:
             grids[sheet] = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # as above: calamine's errors and panics
             raise NotAReport(f"工作表「{sheet}」无法读取（{type(exc).__name__}）", path=str(path)) from None
 
     # a name must still sit in the row its label names: catches names repointed or rows swapped
@@ -254,6 +230,7 @@ def read(path: Path, data: bytes) -> Report:
         if str(found).strip() != text:
             raise NotAReport(f"定义名称 {name_for(fact_id)} 指向的单元格不在「{text}」这一行（该行是「{found}」）："
                              "工作簿的结构被改动过，请用原模板填报", path=str(path))
+    _check_columns(grids, positions, path)
 
     flat: dict[str, Any] = {}
     empty: dict[str, set[tuple[int, int]]] = {}
@@ -283,6 +260,40 @@ def read(path: Path, data: bytes) -> Report:
     if DETAIL_SHEET in package.sheet_parts:  # a roll-up's detail sheet: its size decides whether to read it
         report.sheet_sizes[DETAIL_SHEET] = package.extent(DETAIL_SHEET)
     return report
+
+
+def _cell(grid: list[list[Any]], row: int, col: int) -> str:
+    return str(grid[row - 1][col - 1]).strip() if 1 <= row <= len(grid) and 1 <= col <= len(grid[row - 1]) else ""
+
+
+def _check_columns(grids: dict[str, list[list[Any]]], positions: dict[str, tuple[str, int, int]], path: Path) -> None:
+    """Each name must sit under the headers that name its column: catches names swapped between columns.
+
+    A header is looked for at its own offset from the cell, in its row of the template or, when
+    rows were inserted or deleted above the cell (the cell moved by `shift`), anywhere between
+    that row and the row moved by as much: inserted rows may lie above or below the header.
+    """
+    layout = load_layout()
+    index: dict[tuple[str, int], dict[str, list[int]]] = {}  # (sheet, column) -> text -> rows holding it
+    for fact_id, headers in layout.column_labels.items():
+        sheet, row, col = positions[fact_id]
+        _, home_row, home_col = layout.cells[fact_id]
+        shift = row - home_row
+        for header_row, header_col, text in reversed(headers):  # the column's own title first
+            at = col + header_col - home_col
+            if (sheet, at) not in index:
+                grid = grids[sheet]
+                column: dict[str, list[int]] = {}
+                for r in range(1, len(grid) + 1):
+                    column.setdefault(_cell(grid, r, at), []).append(r)
+                index[(sheet, at)] = column
+            low, high = header_row + min(0, shift), header_row + max(0, shift)
+            rows = index[(sheet, at)].get(text, [])
+            first = bisect.bisect_left(rows, low)  # the first row at or below `low` holding the text
+            if first == len(rows) or rows[first] > high:
+                found = _cell(grids[sheet], header_row + shift, at) or _cell(grids[sheet], header_row, at)
+                raise NotAReport(f"定义名称 {name_for(fact_id)} 指向的单元格不在「{text}」这一列（该处是「{found}」）："
+                                 "工作簿的结构被改动过，请用原模板填报", path=str(path))
 
 
 def report_from_cells(values: dict[str, Any], path: Path | None = None, sha256: str | None = None,
