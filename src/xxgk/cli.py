@@ -19,6 +19,7 @@ from .errors import NotAReport, XxgkError
 from .findings import SEVERITY_LABEL, Result
 from .output import write_atomic
 from .report import load
+from .text import display_path
 from .validate import validate
 
 
@@ -139,7 +140,7 @@ def _fill(args) -> int:
     data = fill(report)
     result = validate(report)
     path = write_atomic(args.output, data, inputs=(Path(args.document),))
-    print(f"已填入模板：{path}")
+    print(f"已填入模板：{display_path(path)}")
     if result.findings:
         print(f"注意：文档本身{result.summary()}（工作簿中的合计为公式，按明细自动计算）：")
         print_findings(result, indent="  ")
@@ -151,12 +152,12 @@ def _export(args) -> int:
     text = report.to_json()
     if args.output:
         path = write_atomic(args.output, text.encode("utf-8"), inputs=(Path(args.workbook),))
-        print(f"已导出：{path}", file=sys.stderr)
+        print(f"已导出：{display_path(path)}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     result = validate(report)
     if result.findings:
-        print(f"提示：{report.path}：{result.summary()}，详见 xxgk validate", file=sys.stderr)
+        print(f"提示：{display_path(args.workbook)}：{result.summary()}，详见 xxgk validate", file=sys.stderr)
     return 0
 
 
@@ -177,17 +178,17 @@ def _validate(args) -> int:
         files = []
         for name, result, error in outcomes:
             if result is None:
-                files.append({"path": name, "valid": False, "error": error, "findings": []})
+                files.append({"path": display_path(name), "valid": False, "error": error, "findings": []})
             else:
-                files.append({**result.to_dict(), "path": name})
+                files.append({**result.to_dict(), "path": display_path(name)})
         json.dump({"files": files}, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
         for name, result, error in outcomes:
             if result is None:
-                print(f"【无法读取】{name}：{error}")
+                print(f"【无法读取】{display_path(name)}：{error}")
             else:
-                print(f"【{'通过' if result.valid else '有错误'}】{name}：{result.summary()}")
+                print(f"【{'通过' if result.valid else '有错误'}】{display_path(name)}：{result.summary()}")
                 print_findings(result, indent="  ")
     if any(result is None for _, result, _ in outcomes):
         return 2
@@ -204,21 +205,23 @@ def print_findings(result: Result, indent: str = "", out=None) -> None:
 
 def _consolidate(args) -> int:
     from .consolidate import (
-        INVALID, STATUS_LABEL, consolidate, default_jobs, discover, manifest_bytes, progress_bar, workbook_bytes)
+        INVALID, STATUS_LABEL, check_outputs, consolidate, default_jobs, discover, manifest_bytes, progress_bar,
+        workbook_bytes)
 
     output = Path(args.output)
     if output.suffix.lower() != ".xlsx":
         raise XxgkError("汇总输出应为 .xlsx 文件", path=args.output)
     paths = discover(args.inputs)
-    if output.exists() and any(output.resolve() == p.resolve() for p in paths):
-        paths = [p for p in paths if p.resolve() != output.resolve()]  # last run's output is not an input
+    # before the long read and before anything is written: no output may destroy an input or a stranger's file
+    check_outputs(output, Path(args.html) if args.html else None,
+                  [*paths, *([Path(args.roster)] if args.roster else [])])
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise XxgkError("--jobs 至少为 1")
     result = consolidate(paths, agency=args.agency, roster=Path(args.roster) if args.roster else None,
                          allow_invalid=args.allow_invalid, jobs=jobs, progress=None if args.quiet else progress_bar())
     for unit in result.excluded:
-        print(f"【{STATUS_LABEL[unit.status]}】{unit.path}：{unit.reason}")
+        print(f"【{STATUS_LABEL[unit.status]}】{display_path(unit.path)}：{unit.reason}")
         if unit.status == INVALID:
             for finding in unit.errors[:20]:
                 print(f"    [{finding.rule}] {finding.message}（{'、'.join(finding.cells[:3])}）")
@@ -228,17 +231,24 @@ def _consolidate(args) -> int:
         print(f"名单中没有报送文件的单位（{len(result.missing)} 个）：{'、'.join(result.missing)}")
     if result.unknown:
         print(f"不在名单中的文件（{len(result.unknown)} 个）：{'、'.join(result.unknown)}")
+    for line in result.warnings:
+        print(f"请核实：{line}")
     if not result.writable:
         reasons = _excluded_text(result)
         print(f"未生成汇总：{reasons}。改正后重新运行，或加 --allow-invalid 只汇总通过校验的文件。")
         return 1
-    inputs = tuple(paths)
-    write_atomic(output, workbook_bytes(result), inputs=inputs)
-    write_atomic(output.with_suffix(".manifest.json"), manifest_bytes(result), inputs=inputs)
+    # one set: a run id in every output, a lock, all written first, then renamed with the manifest last
+    from .consolidate import run_id
+    from .outputset import OutputSet
+
+    outputs = OutputSet(output, Path(args.html) if args.html else None)
+    page = None
     if args.html:
         from .htmlreport import html_bytes
 
-        write_atomic(args.html, html_bytes(result), inputs=inputs)
+        page = html_bytes(result)
+    outputs.write(run_id(result), workbook_bytes(result), manifest_bytes(result, outputs.listing()), page,
+                  inputs=tuple(paths), say=lambda line: print(f"注意：{line}"))
     used = len(result.used)
     print(f"已汇总 {used} 个单位（{result.year} 年）：{output}")
     if not result.complete:
@@ -263,10 +273,10 @@ def _finalize(args) -> int:
     try:
         path, result = finalize(args.report, args.output)
     except NotFinalisable as exc:
-        print(f"【不能定稿】{args.report}：{exc.message}")
+        print(f"【不能定稿】{display_path(args.report)}：{exc.message}")
         print_findings(exc.result, indent="  ")
         return 1
-    print(f"已定稿：{path}")
+    print(f"已定稿：{display_path(path)}")
     if result.warnings:
         print(f"有 {len(result.warnings)} 处警告（不影响定稿，请核实）：")
         print_findings(result, indent="  ")
@@ -282,7 +292,7 @@ def _verify(args) -> int:
         try:
             verdict = verify(name)
         except NotAReport as exc:
-            print(f"【无法读取】{name}：{exc.message}")
+            print(f"【无法读取】{display_path(name)}：{exc.message}")
             code = 2
             continue
         if not verdict.finalized:
@@ -291,12 +301,16 @@ def _verify(args) -> int:
             state = f"已定稿（{verdict.stamp.get('finalized', '')}，{verdict.stamp.get('tool', '')}，规则 {verdict.stamp.get('ruleset', '')}），定稿后未被修改"
         else:
             state = "定稿后被修改"
-        print(f"【{'通过' if verdict.ok else '注意'}】{name}：{state}；{verdict.result.summary()}")
+        print(f"【{'通过' if verdict.ok else '注意'}】{display_path(name)}：{state}；{verdict.result.summary()}")
         schema = load_schema()
         for fact_id, before, now in verdict.changes[:30]:
             print(f"    {schema.describe(fact_id)}：定稿时 {before!r}，现在 {now!r}")
         if verdict.finalized and not verdict.unchanged and not verdict.changes:
             print("    （无法判断改了哪些内容）")
+        if verdict.run_id:
+            print(f"    汇总运行标识 {verdict.run_id}")
+        for problem in verdict.mixed:
+            print(f"    汇总输出不完整：{problem}")
         if not verdict.ok and code == 0:
             code = 1
     return code
@@ -312,7 +326,7 @@ def _publish(args) -> int:
         print(f"注意：报告{result.summary()}，发布前请改正（xxgk validate 列出全部问题）", file=sys.stderr)
     data = html_bytes(report) if fmt == "html" else docx_bytes(report)
     path = write_atomic(args.output, data, inputs=(Path(args.report),))
-    print(f"已生成{'网页' if fmt == 'html' else ' Word 文档'}：{path}")
+    print(f"已生成{'网页' if fmt == 'html' else ' Word 文档'}：{display_path(path)}")
     return 0
 
 
@@ -332,7 +346,7 @@ def _import(args) -> int:
         raise XxgkError("输出应为 .json 或 .xlsx 文件", path=args.output)
     path = write_atomic(args.output, data, inputs=(Path(args.source),))
     result = validate(report)
-    print(f"已读入 {report.agency} {report.year} 年的报告：{path}（{result.summary()}）")
+    print(f"已读入 {report.agency} {report.year} 年的报告：{display_path(path)}（{result.summary()}）")
     print_findings(result, indent="  ")
     return 0 if result.valid else 1
 

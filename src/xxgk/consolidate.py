@@ -13,11 +13,11 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
+import stat
 import sys
-import unicodedata
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -26,16 +26,25 @@ from typing import Any, Callable, Iterable, Iterator
 from . import __version__
 from .errors import NotAReport, XxgkError
 from .findings import Finding
-from .layout import load_layout
-from .report import Report, from_document, load
+from .layout import META_SHEET, load_layout
+from .outputset import RUN_ID_KEY, content_id
+from .report import Report, from_document, load, read_input, read_json
 from .rules import load_rules
 from .schema import load_schema
+from .text import display_name, display_path, normal_name
 from .validate import validate
 from .workbook import DETAIL_SHEET
+from .workers import capped_jobs
+from .workers import pool as worker_pool
 
 MAX_DETAIL_CELLS = 25_000_000  # a province's 明细: 100,000 units x 211 columns is about 21 million
 MANIFEST_SHEET = "清单"
 SUFFIXES = (".xlsx", ".json")
+# the row a consolidation writes into its identity sheet: a total knows it is one, whatever its file is called
+TOTAL_MARK = ("kind", "consolidation")
+DETAIL_KEYS = ("level", "agency", "agency_code", "file", "sha256", "status")  # the 明细 columns before the facts
+MAX_LEVEL = 20  # 明细 levels: unit, district, city, province… far below this
+MAX_MANIFEST_BYTES = 512 * 2**20  # a previous manifest is read whole to recognise it
 
 # statuses of an input
 VALID, INVALID, UNREADABLE, DUPLICATE, OTHER_YEAR = "valid", "invalid", "unreadable", "duplicate", "other-year"
@@ -80,6 +89,7 @@ class Consolidation:
     missing: list[str] = field(default_factory=list)  # roster units without a file
     unknown: list[str] = field(default_factory=list)  # files whose unit is not on the roster
     allow_invalid: bool = False
+    warnings: list[str] = field(default_factory=list)  # e.g. two files with the same figures: people must look
 
     @property
     def used(self) -> list[Unit]:
@@ -112,7 +122,7 @@ def discover(inputs: Iterable[str | Path]) -> list[Path]:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 if (child.is_file() and child.suffix.lower() in SUFFIXES and not child.name.startswith(("~$", "."))
-                        and not child.name.endswith(".manifest.json")):  # our own manifests are not reports
+                        and not is_manifest(child)):  # our own manifests are not reports (a report so named is)
                     found.setdefault(child.resolve(), child)
         elif path.exists():
             found.setdefault(path.resolve(), path)
@@ -121,63 +131,249 @@ def discover(inputs: Iterable[str | Path]) -> list[Path]:
     return sorted(found.values(), key=lambda p: str(p))
 
 
+def is_manifest(path: Path) -> bool:
+    """Is this a manifest an earlier consolidation wrote? Told by its content: JSON naming xxgk as its
+    tool and listing its inputs. Only files named *.manifest.json are opened."""
+    if not path.name.lower().endswith(".manifest.json"):
+        return False
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MANIFEST_BYTES:
+            return False
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return (isinstance(data, dict) and isinstance(data.get("tool"), str) and data["tool"].startswith("xxgk ")
+            and isinstance(data.get("inputs"), list))
+
+
+def is_total_workbook(path: Path) -> bool:
+    """Is this a workbook an earlier consolidation wrote? A report in the template that also carries
+    the 明细 and 清单 sheets (its identity sheet, `_xxgk`, is required to read it at all)."""
+    try:
+        report = load(path)
+    except Exception:  # anything it is, it is not one of ours
+        return False
+    return {DETAIL_SHEET, MANIFEST_SHEET, META_SHEET} <= set(report.sheet_names)
+
+
+# what every consolidation web page carries near its top (see htmlreport.html_bytes)
+HTML_MARKS = (b"<!DOCTYPE html>", b'<p class="meta">', "由 xxgk ".encode(), '<h2 id="h-units">各单位报送及校验情况</h2>'.encode())
+
+
+def is_consolidation_html(path: Path) -> bool:
+    """Is this a page an earlier consolidation wrote (`--html`)? Told by the marks its top carries."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256 * 1024)
+    except OSError:
+        return False
+    return head.startswith(HTML_MARKS[0]) and all(mark in head for mark in HTML_MARKS[1:])
+
+
+def _file_keys(path: Path) -> set[tuple]:
+    """What makes two paths one file: the same real path, or (existing files) the same inode (a hard link)."""
+    keys: set[tuple] = {("path", os.path.normcase(os.path.realpath(path)))}
+    try:
+        info = os.stat(path)
+        keys.add(("inode", info.st_dev, info.st_ino))
+    except OSError:
+        pass
+    return keys
+
+
+def check_outputs(output: Path, html: Path | None, inputs: Iterable[Path]) -> None:
+    """Refuse (exit 2), before anything is read or written, outputs that would destroy something: an
+    output that is an input, two outputs of this run on one file, or an existing file at an output
+    path that is not what an earlier consolidation wrote there (a unit's report, a page of someone's)."""
+    outputs: list[tuple[str, Path, Callable[[Path], bool]]] = [
+        ("汇总工作簿", Path(output), is_total_workbook),
+        ("清单文件（.manifest.json）", Path(output).with_suffix(".manifest.json"), is_manifest),
+    ]
+    if html is not None:
+        if Path(html).suffix.lower() not in (".html", ".htm"):
+            raise XxgkError("--html 的输出应为 .html 文件", path=display_path(html))
+        outputs.append(("汇总网页（--html）", Path(html), is_consolidation_html))
+    for i, (what, path, _) in enumerate(outputs):
+        for earlier, other, _ in outputs[:i]:
+            if _file_keys(path) & _file_keys(other):
+                raise XxgkError(f"{earlier}和{what}是同一个文件，后写的会覆盖先写的；请给它们不同的文件名，未运行汇总",
+                                path=display_path(path))
+    sources = {key: source for source in inputs for key in _file_keys(Path(source))}
+    for what, path, _ in outputs:
+        clash = next((sources[k] for k in sorted(_file_keys(path)) if k in sources), None)
+        if clash is not None:
+            raise XxgkError(f"{what}的输出路径就是输入文件 {display_path(clash)}，写出汇总会覆盖它；"
+                            "请把汇总写到输入文件夹以外，或换一个文件名，未运行汇总", path=display_path(path))
+    for what, path, recognise in outputs:
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise XxgkError(f"{what}所在的文件夹不存在", path=display_path(folder))
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise XxgkError(f"无法检查{what}的输出路径（{exc.strerror}）", path=display_path(path)) from None
+        if stat.S_ISDIR(info.st_mode):
+            raise XxgkError(f"{what}的输出路径是一个文件夹，请给出文件名", path=display_path(path))
+        if not stat.S_ISREG(info.st_mode) or not recognise(path):
+            raise XxgkError(f"{what}的输出路径上已有一个文件，它不是本工具此前汇总时写出的{what}；为免覆盖别的文件，"
+                            "未运行汇总。请换一个文件名，或确认该文件无用后先移走它", path=display_path(path))
+
+
 # -- reading one input (runs in a worker process) ----------------------------------------------------
 
 
-def check(path: str) -> Unit:
-    """Read and validate one input; never raises for a bad file."""
-    unit = Unit(path=path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        unit.reason = f"无法读取文件（{exc.strerror}）"
-        return unit
-    unit.sha256 = hashlib.sha256(data).hexdigest()
-    try:
-        report = load(path)
-    except NotAReport as exc:
-        unit.reason = exc.message
-        return unit
-    facts = report.facts
-    unit.values = tuple(facts.get(f) for f in numeric_facts())
-    unit.agency = str(facts.get("agency") or "")
-    unit.agency_code = str(facts.get("agency_code") or "")
-    unit.year = facts.get("year")
-    unit.findings = validate(report).findings
-    if path.lower().endswith((".xlsx", ".xlsm")):
-        from .finalize import finalised_state
+class _Refused(Exception):
+    """One input cannot be used, for the reason given (Chinese): it becomes that file's 无法读取 line."""
 
-        unit.finalised = finalised_state(report, data)
-    unit.status = VALID if not unit.errors else INVALID
-    if unit.status == INVALID:
-        unit.reason = f"{len(unit.errors)} 处错误"
-    if DETAIL_SHEET in report.sheet_names:  # an input that is itself a total: the units inside it
-        rows, cols = report.sheet_sizes.get(DETAIL_SHEET, (0, 0))
-        if rows * cols > MAX_DETAIL_CELLS:
-            unit.status, unit.reason = UNREADABLE, f"“明细”工作表异常大（{rows:,} 行 × {cols:,} 列），已拒绝"
-            return unit
-        unit.sources = _detail_rows(data)
+
+def check(path: str) -> Unit:
+    """Read and validate one input. Never raises: whatever goes wrong with one file (reading it, validating,
+    its finalise stamp, the 明细 of a lower-level total) becomes that file's own 无法读取 line, so one
+    strange file never takes the batch down."""
+    unit = Unit(path=path)
+    step = "读取"
+    try:
+        data = read_input(Path(path))
+        unit.sha256 = hashlib.sha256(data).hexdigest()
+        report = _parse(Path(path), data)
+        facts = report.facts
+        unit.values = tuple(facts.get(f) for f in numeric_facts())
+        unit.agency = str(facts.get("agency") or "")
+        unit.agency_code = str(facts.get("agency_code") or "")
+        unit.year = facts.get("year")
+        step = "校验"
+        unit.findings = validate(report).findings
+        workbook = path.lower().endswith((".xlsx", ".xlsm"))
+        if workbook:
+            from .finalize import finalised_state
+
+            step = "核对定稿信息（docProps/custom.xml）"
+            unit.finalised = finalised_state(report, data)
+        unit.status = VALID if not unit.errors else INVALID
+        if unit.status == INVALID:
+            unit.reason = f"{len(unit.errors)} 处错误"
+        step = "读取“明细”工作表"
+        if workbook and _is_total(report, data):  # an input that is itself a total: the units inside it
+            rows, cols = report.sheet_sizes.get(DETAIL_SHEET, (0, 0))
+            if rows * cols > MAX_DETAIL_CELLS:
+                raise _Refused(f"“明细”工作表异常大（{rows:,} 行 × {cols:,} 列）")
+            unit.sources = _detail_rows(data)
+            if unit.status == VALID:  # an invalid one is left out anyway, for its errors
+                _check_detail_sums(unit)
+    except NotAReport as exc:
+        _unreadable(unit, exc.message)
+    except _Refused as exc:
+        _unreadable(unit, f"这是一份汇总表，但{exc}，无法确认其中已含哪些单位，未计入" if step == "读取“明细”工作表"
+                    else str(exc))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # whatever the file holds, it is this file's problem, never the batch's
+        # BaseException: a Rust panic inside python-calamine arrives as pyo3's PanicException, not an Exception
+        _unreadable(unit, f"{step}时出错（{type(exc).__name__}），未计入；如果文件本身没有问题，这可能是本工具的缺陷，"
+                    "请连同该文件报告")
     return unit
 
 
+def _unreadable(unit: Unit, reason: str) -> None:
+    unit.status, unit.reason, unit.sources = UNREADABLE, reason, []
+
+
+def _parse(path: Path, data: bytes) -> Report:
+    """The report in these very bytes (the ones hashed), not in a second read of the file."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return read_json(path, data)
+    if suffix in (".xlsx", ".xlsm"):
+        from .workbook import read
+
+        return read(path, data)
+    return load(path)  # not a report file: load says in Chinese what it is
+
+
+def _is_total(report: Report, data: bytes) -> bool:
+    """Was this workbook written by a consolidation? Its identity sheet says so (the mark written at
+    consolidation), or it still has a consolidation's 明细/清单 sheet; the file name plays no part."""
+    if {DETAIL_SHEET, MANIFEST_SHEET} & set(report.sheet_names):
+        return True
+    from python_calamine import CalamineWorkbook
+
+    rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name(META_SHEET).to_python()
+    return any(len(row) > 1 and str(row[0]) == TOTAL_MARK[0] and str(row[1]) == TOTAL_MARK[1] for row in rows)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)  # a code typed as a number
+    return "" if value is None else str(value)
+
+
 def _detail_rows(data: bytes) -> list[dict]:
-    """The units listed on the 明细 sheet of an input that is itself a total (else nothing)."""
+    """The units listed on the 明细 sheet of an input that is itself a total, checked row by row:
+    _Refused when the sheet is missing, lacks columns, or holds a level or a figure that is not one."""
     from python_calamine import CalamineWorkbook
 
     book = CalamineWorkbook.from_filelike(io.BytesIO(data))
     if DETAIL_SHEET not in book.sheet_names:
-        return []
+        raise _Refused("没有“明细”工作表")
     rows = book.get_sheet_by_name(DETAIL_SHEET).to_python()
-    if len(rows) < 3:
-        return []
-    ids = rows[0]
+    ids = [_text(v).strip() for v in rows[0]] if rows else []
+    facts = numeric_facts()
+    missing = [k for k in (*DETAIL_KEYS, *facts) if k not in ids]
+    if missing:
+        raise _Refused(f"“明细”工作表缺少 {len(missing)} 列（如第 1 行的“{missing[0]}”）")
+    schema = load_schema()
     out = []
-    for row in rows[2:]:
+    for n, row in enumerate(rows[2:], 3):
         record = dict(zip(ids, row, strict=False))
-        if record.get("level") in ("", None) or record.get("file") in ("", None):
+        level, file = record.get("level"), record.get("file")
+        if level in ("", None) and file in ("", None):
             continue  # the total row
-        out.append({k: v for k, v in record.items() if k})
+        if not (_number(level) and float(level).is_integer() and 1 <= level <= MAX_LEVEL):
+            raise _Refused(f"“明细”第 {n} 行的层级「{_text(level)[:20]}」不是 1 到 {MAX_LEVEL} 的整数")
+        if file in ("", None):
+            raise _Refused(f"“明细”第 {n} 行没有来源文件")
+        source: dict[str, Any] = {k: _text(record.get(k)) for k in DETAIL_KEYS}
+        source["level"] = int(level)
+        for fact_id in facts:
+            value = record.get(fact_id)
+            if value in ("", None):
+                value = None
+            elif not _number(value):
+                raise _Refused(f"“明细”第 {n} 行「{schema.describe(fact_id)}」的值「{_text(value)[:20]}」不是数字")
+            source[fact_id] = value
+        out.append(source)
+    if not out:
+        raise _Refused("“明细”工作表中没有任何单位")
     return out
+
+
+def _counted(source: dict) -> bool:
+    """Was this 明细 row added into the total that lists it? Only rows marked 通过 were."""
+    return str(source.get("status", "")).startswith(STATUS_LABEL[VALID])
+
+
+def _check_detail_sums(unit: Unit) -> None:
+    """A total's 明细 must add up to the total itself (its own column sums, level 1 rows marked 通过):
+    else it was edited, and cannot be trusted to say which units the total holds."""
+    schema = load_schema()
+    counted = [s for s in unit.sources if s["level"] == 1 and _counted(s)]
+    for fact_id, own in zip(numeric_facts(), unit.values, strict=False):
+        own = own if _number(own) else 0
+        listed = sum(s[fact_id] or 0 for s in counted)
+        if not math.isclose(listed, own, rel_tol=1e-9, abs_tol=1e-5):
+            raise _Refused(f"“明细”中计入的各单位之和与本表不符（{schema.describe(fact_id)}：明细合计 {_shown(listed)}，"
+                           f"本表 {_shown(own)}），“明细”可能被改动过")
+
+
+def _shown(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else f"{value:.6g}"
 
 
 # -- the roll-up -------------------------------------------------------------------------------------
@@ -191,8 +387,11 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
         raise XxgkError("没有找到任何 .xlsx 或 .json 报告文件")
     names = [str(p) for p in paths]
     units: list[Unit] = []
+    jobs, note = capped_jobs(jobs)
+    if note:
+        print(f"xxgk：{note}", file=sys.stderr)
     if jobs > 1 and len(names) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with worker_pool(min(jobs, len(names))) as pool:  # workers die with this process (see workers.py)
             for i, unit in enumerate(pool.map(check, names, chunksize=max(1, min(64, len(names) // (jobs * 8)))), 1):
                 units.append(unit)
                 if progress:
@@ -203,10 +402,10 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
             if progress:
                 progress(i, len(names))
     year = _common_year(units)
-    _refuse_duplicates_and_other_years(units, year)
+    warnings = _refuse_duplicates_and_other_years(units, year)
     used = [u for u in units if u.used]
     totals = _sum(used, year, agency or f"汇总（{len(used)} 个单位）")
-    result = Consolidation(units, year, totals["agency"], totals, allow_invalid=allow_invalid)
+    result = Consolidation(units, year, totals["agency"], totals, allow_invalid=allow_invalid, warnings=warnings)
     if roster is not None:
         result.missing, result.unknown = _compare_roster(read_roster(roster), units)
     return result
@@ -222,7 +421,10 @@ def _common_year(units: list[Unit]) -> Any:
     return year
 
 
-def _refuse_duplicates_and_other_years(units: list[Unit], year: Any) -> None:
+def _refuse_duplicates_and_other_years(units: list[Unit], year: Any) -> list[str]:
+    """Leave out (naming the file kept) inputs of another year, copies, a unit's second file, totals that
+    already hold other inputs, and a unit's figures filed again under a longer or shorter name.
+    Returns the warnings about what looks alike but is not refused."""
     seen_hash: dict[str, Unit] = {}
     seen_unit: dict[str, Unit] = {}
     for unit in units:
@@ -233,16 +435,93 @@ def _refuse_duplicates_and_other_years(units: list[Unit], year: Any) -> None:
             continue
         first = seen_hash.get(unit.sha256)
         if first:
-            unit.status, unit.reason = DUPLICATE, f"与 {Path(first.path).name} 内容完全相同"
+            unit.status, unit.reason = DUPLICATE, f"与 {display_name(first.path)} 内容完全相同"
             continue
         seen_hash[unit.sha256] = unit
-        keys = [f"name:{_normal_name(unit.agency)}"] + ([f"code:{unit.agency_code.strip()}"] if unit.agency_code.strip() else [])
+        keys = _identity_keys(unit.agency, unit.agency_code)
         clash = next((seen_unit[k] for k in keys if k in seen_unit), None)
         if clash:
-            unit.status, unit.reason = DUPLICATE, f"与 {Path(clash.path).name} 是同一单位（{clash.agency}）"
+            unit.status, unit.reason = DUPLICATE, f"与 {display_name(clash.path)} 是同一单位（{clash.agency}）"
             continue
         for key in keys:
             seen_unit[key] = unit
+    _refuse_totals_holding_inputs(units)
+    return _refuse_same_figures(units)
+
+
+def _identity_keys(agency: str, code: str, sha256: str = "") -> set[str]:
+    """How a unit is recognised however its name or code was typed (see text.normal_name)."""
+    keys = {f"name:{normal_name(agency)}", f"code:{normal_name(code)}", f"sha:{sha256.strip().lower()}"}
+    return {k for k in keys if not k.endswith(":")}
+
+
+def _active(unit: Unit) -> bool:
+    return unit.status in (VALID, INVALID)
+
+
+def _refuse_totals_holding_inputs(units: list[Unit]) -> None:
+    """A total (an input with a 明细) that already holds another input of this run is left out, naming them.
+
+    What a total holds: every 明细 row marked 通过, at every level, known by SHA-256, name and code.
+    Another input is inside it when its own file, name or code is among those (last year's total of
+    these very units, or a city total next to one of its districts); two totals overlap when they hold
+    a file or a code in common (names alone are not enough between totals: two districts may each
+    have a 城关镇). A total none of whose units is an input is a lower level, and is summed.
+    The total holding most is looked at first, so of a city total and its district the city goes.
+    """
+    held = {id(u): set().union(*(_identity_keys(s["agency"], s["agency_code"], s["sha256"])
+                                  for s in u.sources if _counted(s)))
+            for u in units if _active(u) and u.sources}
+    if not held:
+        return
+    own = {id(u): _identity_keys(u.agency, u.agency_code, u.sha256) for u in units if _active(u)}
+    held_files = {key: {k for k in keys if not k.startswith("name:")} for key, keys in held.items()}
+    for total in sorted((u for u in units if id(u) in held), key=lambda u: (-len(held[id(u)]), u.path)):
+        if not _active(total):
+            continue
+        inside = held[id(total)]
+        hits = [u for u in units if u is not total and _active(u) and (
+            own[id(u)] & inside or held_files.get(id(u), set()) & inside)]
+        if hits:
+            shown = "、".join(f"{display_name(u.path)}（{u.agency}）" for u in hits[:10])
+            more = f" 等 {len(hits)} 个文件" if len(hits) > 10 else ""
+            total.status = DUPLICATE
+            total.reason = (f"已包含：这是一份汇总表，其中已含本次输入中的 {shown}{more}，再相加会重复计算；"
+                            "如是旧的汇总表，请移出输入文件夹")
+
+
+def _nested(a: str, b: str) -> bool:
+    a, b = normal_name(a), normal_name(b)
+    return bool(a) and bool(b) and a != b and (a in b or b in a)
+
+
+def _refuse_same_figures(units: list[Unit]) -> list[str]:
+    """Two files with every figure the same (not all zero) are one unit's report filed twice when one
+    name contains the other (鹿山街道 / 富阳区鹿山街道): the later is left out. Under unrelated names it
+    may be chance between two small units, so it is only a warning naming both files. All-zero reports
+    add nothing, so they are left alone."""
+    warnings: list[str] = []
+    groups: dict[tuple, list[Unit]] = {}
+    for unit in units:
+        if _active(unit) and not unit.sources and any(v not in (None, 0) for v in unit.values):
+            try:
+                groups.setdefault(tuple(unit.values), []).append(unit)
+            except TypeError:  # an unhashable value: cannot be compared this way
+                continue
+    for group in groups.values():
+        kept: list[Unit] = []
+        for unit in group:
+            same = next((k for k in kept if _nested(k.agency, unit.agency)), None)
+            if same is not None:
+                unit.status = DUPLICATE
+                unit.reason = (f"与 {display_name(same.path)}（{same.agency}）的全部数字相同，单位名称一个包含另一个，"
+                               "应是同一单位报送了两次")
+                continue
+            for other in kept:
+                warnings.append(f"{display_name(other.path)}（{other.agency}）与 {display_name(unit.path)}（{unit.agency}）"
+                                "的全部数字相同，请核实是否同一单位报送了两次")
+            kept.append(unit)
+    return warnings
 
 
 def _sum(units: list[Unit], year: Any, agency: str) -> dict[str, Any]:
@@ -265,10 +544,6 @@ def _sum(units: list[Unit], year: Any, agency: str) -> dict[str, Any]:
 # -- the roster --------------------------------------------------------------------------------------
 
 
-def _normal_name(name: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", name or "").split())
-
-
 def read_roster(path: Path) -> list[tuple[str, str]]:
     """(name, code) pairs from a CSV of `name[,code]`, UTF-8 or GB18030, with or without a header row."""
     try:
@@ -284,7 +559,7 @@ def read_roster(path: Path) -> list[tuple[str, str]]:
     else:
         raise XxgkError("单位名单不是 UTF-8 或 GBK 编码的 CSV", path=str(path))
     rows = [r for r in csv.reader(io.StringIO(text)) if r and r[0].strip()]
-    if rows and _normal_name(rows[0][0]).lower() in {"name", "名称", "单位", "单位名称", "机关名称"}:
+    if rows and normal_name(rows[0][0]) in {"name", "名称", "单位", "单位名称", "机关名称"}:
         rows = rows[1:]
     if not rows:
         raise XxgkError("单位名单是空的", path=str(path))
@@ -293,22 +568,34 @@ def read_roster(path: Path) -> list[tuple[str, str]]:
 
 def _compare_roster(roster: list[tuple[str, str]], units: list[Unit]) -> tuple[list[str], list[str]]:
     present = [u for u in units if u.status in (VALID, INVALID, DUPLICATE)]
-    names = {_normal_name(u.agency) for u in present}
-    codes = {u.agency_code.strip() for u in present if u.agency_code.strip()}
-    missing = [name for name, code in roster if not ((code and code in codes) or _normal_name(name) in names)]
-    roster_names = {_normal_name(n) for n, _ in roster}
-    roster_codes = {c for _, c in roster if c}
-    unknown = [f"{u.agency}（{Path(u.path).name}）" for u in present
-               if _normal_name(u.agency) not in roster_names and not (u.agency_code.strip() in roster_codes)]
+    names = {normal_name(u.agency) for u in present}
+    codes = {normal_name(u.agency_code) for u in present} - {""}
+    missing = [name for name, code in roster if not ((normal_name(code) in codes) or normal_name(name) in names)]
+    roster_names = {normal_name(n) for n, _ in roster}
+    roster_codes = {normal_name(c) for _, c in roster} - {""}
+    unknown = [f"{u.agency}（{display_name(u.path)}）" for u in present
+               if normal_name(u.agency) not in roster_names and normal_name(u.agency_code) not in roster_codes]
     return missing, unknown
 
 
 # -- the outputs -------------------------------------------------------------------------------------
 
 
-def manifest(result: Consolidation) -> dict:
-    """What went in, with hashes, and what came of each input; no clock time, so reruns are identical."""
+def manifest(result: Consolidation, outputs: dict[str, str] | None = None) -> dict:
+    """What went in, with hashes, and what came of each input; no clock time, so reruns are identical.
 
+    Led by the run id (see `run_id`); `outputs` (see `outputset.OutputSet.listing`) names the set's files.
+    """
+    content = _manifest_content(result)
+    return {RUN_ID_KEY: content_id(content), **content, **({"outputs": outputs} if outputs else {})}
+
+
+def run_id(result: Consolidation) -> str:
+    """The id in every output of this run: a fingerprint of its content, so reruns stay byte-identical."""
+    return content_id(_manifest_content(result))
+
+
+def _manifest_content(result: Consolidation) -> dict:
     return {
         "tool": f"xxgk {__version__}",
         "ruleset": load_rules().version,
@@ -318,12 +605,13 @@ def manifest(result: Consolidation) -> dict:
         "complete": result.complete,
         "allow_invalid": result.allow_invalid,
         "inputs": [
-            {"path": u.path, "sha256": u.sha256, "agency": u.agency, "agency_code": u.agency_code, "year": u.year,
+            {"path": display_path(u.path), "sha256": u.sha256, "agency": u.agency, "agency_code": u.agency_code, "year": u.year,
              "status": u.status, "used": u.used, "reason": u.reason, "finalised": u.finalised, "errors": len(u.errors),
              "warnings": len(u.findings) - len(u.errors), "units_inside": len(u.sources)}
             for u in result.units
         ],
         "roster": {"missing": result.missing, "unknown": result.unknown},
+        "warnings": result.warnings,
     }
 
 
@@ -343,10 +631,10 @@ def detail_rows(result: Consolidation) -> Iterator[list[Any]]:
     for unit in result.units:
         label = STATUS_LABEL[unit.status] + ("" if unit.used else f"，未计入：{unit.reason}")
         label += f"；{unit.finalised}" if unit.finalised else ""
-        yield ([1, unit.agency, unit.agency_code, Path(unit.path).name, unit.sha256, label]
+        yield ([1, unit.agency, unit.agency_code, display_name(unit.path), unit.sha256, label]
                + list(unit.values or [None] * len(facts)))
         for source in unit.sources:
-            chain = f"{Path(unit.path).name} › {source.get('file', '')}"
+            chain = f"{display_name(unit.path)} › {source.get('file', '')}"
             yield ([int(source.get("level") or 1) + 1, source.get("agency", ""), source.get("agency_code", ""),
                     chain, source.get("sha256", ""), f"{source.get('status', '')}（已含在上一层）"]
                    + [source.get(f) for f in facts])
@@ -358,12 +646,15 @@ def manifest_rows(result: Consolidation) -> list[list[Any]]:
     data = manifest(result)
     note = ("汇总完整：全部输入文件校验通过" if result.complete else
             f"注意：{len(result.excluded)} 个输入文件未计入汇总（见下表“未计入”），本汇总不完整")
-    rows: list[list[Any]] = [[note]] + [[key, data[key]] for key in ("tool", "ruleset", "template", "agency", "year")]
+    rows: list[list[Any]] = [[note]] + [[key, data[key]] for key in ("tool", "ruleset", "template", "agency", "year",
+                                                                     RUN_ID_KEY)]
     rows += [[], ["文件", "SHA-256", "单位", "机关代码", "年度", "结果", "计入", "原因"]]
     rows += [[i["path"], i["sha256"], i["agency"], i["agency_code"], i["year"], STATUS_LABEL[i["status"]],
               "是" if i["used"] else "未计入", i["reason"]] for i in data["inputs"]]
     if result.missing or result.unknown:
         rows += [[], ["名单中没有文件的单位"] + result.missing, ["不在名单中的文件"] + result.unknown]
+    if result.warnings:
+        rows += [[], ["请核实"]] + [[line] for line in result.warnings]
     return rows
 
 
@@ -375,13 +666,15 @@ def workbook_bytes(result: Consolidation) -> bytes:
     for title in (DETAIL_SHEET, MANIFEST_SHEET):
         wb.create_sheet(title)  # written below as XML: thousands of rows
     meta = wb["_xxgk"]  # the identity sheet stays last
+    meta.append([RUN_ID_KEY, run_id(result)])  # which run wrote it: must match the manifest's (see outputset)
     wb.move_sheet(meta, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index("_xxgk"))
+    meta.append(list(TOTAL_MARK))  # a total knows it is one (see `_is_total`)
     sheets = {DETAIL_SHEET: sheet_xml(detail_rows(result), frozen=(6, 2)), MANIFEST_SHEET: sheet_xml(manifest_rows(result))}
     return reproducible_bytes(wb, cached_sums(result.totals), sheets)
 
 
-def manifest_bytes(result: Consolidation) -> bytes:
-    return (json.dumps(manifest(result), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+def manifest_bytes(result: Consolidation, outputs: dict[str, str] | None = None) -> bytes:
+    return (json.dumps(manifest(result, outputs), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 def default_jobs() -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .consolidate import _normal_name, discover, read_roster
+from .consolidate import discover, read_roster
 from .errors import XxgkError
 from .layout import SETTING_PREFIX
 from .output import write_atomic
@@ -25,6 +25,7 @@ from .report import Report, load
 from .rules import load_rules
 from .schema import load_schema
 from .template import build_workbook, reproducible_bytes
+from .text import normal_name
 from .validate import validate
 
 FIRST_YEAR, LAST_YEAR = 2021, 2100
@@ -132,7 +133,7 @@ def _fold(name: str) -> str:
 
 
 def _normal_code(code: str) -> str:
-    return _normal_name(code).upper()
+    return normal_name(code).upper()
 
 
 def _check_roster(units: list[tuple[str, str]], path: Path) -> None:
@@ -149,7 +150,7 @@ def _check_roster(units: list[tuple[str, str]], path: Path) -> None:
             raise XxgkError(f"单位名单中单位名称「{name[:20]}…」有 {len(name)} 字，超过 {name_limit} 字的上限", path=str(path))
         if len(code) > code_limit:
             raise XxgkError(f"单位名单中「{name}」的机关代码有 {len(code)} 个字符，超过 {code_limit} 个字符的上限", path=str(path))
-        key = _normal_name(name)
+        key = normal_name(name)
         if key in names:
             raise XxgkError(f"单位名单中单位名称重复：「{names[key]}」与「{name}」，每个单位只能出现一次", path=str(path))
         names[key] = name
@@ -243,9 +244,9 @@ def _match(units: list[tuple[str, str]], priors: list[_Prior]) -> list[list[_Pri
     for name, code in units:
         if code:
             mine = list(by_code.get(_normal_code(code), []))
-            mine += [p for p in priors if not p.code and id(p) not in claimed and _normal_name(p.agency) == _normal_name(name)]
+            mine += [p for p in priors if not p.code and id(p) not in claimed and normal_name(p.agency) == normal_name(name)]
         else:
-            mine = [p for p in priors if id(p) not in claimed and _normal_name(p.agency) == _normal_name(name)]
+            mine = [p for p in priors if id(p) not in claimed and normal_name(p.agency) == normal_name(name)]
         found.append(mine)
     return found
 
@@ -320,7 +321,7 @@ def distribute(roster: Path, year: int, out_dir: Path, prior_dir: Path | None = 
         else:
             chosen, note = _choose(name, candidates, year, warnings)
             if not candidates and code:
-                other = [p for p in priors if p.code and _normal_name(p.agency) == _normal_name(name)]
+                other = [p for p in priors if p.code and normal_name(p.agency) == normal_name(name)]
                 if other:
                     warnings.append(f"{name}：{year - 1}年有同名报告 {other[0].path.name}，但机关代码不同"
                                     f"（{other[0].code}，名单为 {code}），未作为上年报告使用")

@@ -12,17 +12,15 @@ import datetime as dt
 import hashlib
 import io
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from defusedxml import ElementTree as SafeET
-
 from . import __version__
-from .errors import XxgkError
+from .errors import NotAReport, XxgkError
 from .findings import Result
 from .layout import META_SHEET
+from .package import WORKBOOK, Package
 from .report import Report, load
 from .rules import load_rules
 from .schema import load_schema
@@ -94,41 +92,56 @@ class Verdict:
     unchanged: bool | None = None  # None: not finalised, nothing to compare
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)  # fact id, at finalising, now
     result: Result | None = None
+    run_id: str = ""  # a consolidation's workbook: the run that wrote it
+    mixed: list[str] = field(default_factory=list)  # why it and the outputs beside it are not one set
 
     @property
     def ok(self) -> bool:
-        return self.finalized and bool(self.unchanged) and self.result is not None and self.result.valid
+        return (self.finalized and bool(self.unchanged) and self.result is not None and self.result.valid
+                and not self.mixed)
 
 
-def _stamp(data: bytes) -> dict[str, str]:
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        if "docProps/custom.xml" not in z.namelist():
-            return {}
-        root = SafeET.fromstring(z.read("docProps/custom.xml"))
+STAMP_UNREADABLE = "定稿印记无法读取"
+
+
+def _stamp(data: bytes, path: str | Path | None = None) -> dict[str, str]:
+    """The `xxgk.*` custom document properties; {} when there are none.
+
+    Read through the guarded package reader. A properties part that is empty or not well-formed
+    is NotAReport: whether the file was finalised, and left unchanged since, cannot be told.
+    """
+    package = Package(path, data, WORKBOOK)
+    if not package.has("docProps/custom.xml"):
+        return {}
+    root = package.xml("docProps/custom.xml", f"{STAMP_UNREADABLE}（docProps/custom.xml 已损坏或为空）："
+                                              "无法核验是否定稿、定稿后是否被修改")
     out = {}
     for prop in root:
-        name = prop.get("name", "")
+        name = prop.get("name") or ""
         if name.startswith("xxgk."):
             out[name[5:]] = "".join(child.text or "" for child in prop)
     return out
 
 
 def _finalized_facts(data: bytes) -> dict[str, Any] | None:
+    """The facts kept at finalising on the identity sheet; None when they cannot be read (nothing to compare)."""
     from python_calamine import CalamineWorkbook
 
-    rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name(META_SHEET).to_python()
-    for row in rows:
-        if len(row) > 1 and row[0] == FACTS_KEY:
-            try:
-                return json.loads(row[1])
-            except (TypeError, ValueError):
-                return None
-    return None
+    try:
+        rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name(META_SHEET).to_python()
+        kept = next((row[1] for row in rows if len(row) > 1 and row[0] == FACTS_KEY), None)
+        facts = json.loads(kept) if isinstance(kept, str) else None
+    except Exception:  # calamine's own errors, JSON too deep or with absurd numbers: the changes stay unnamed
+        return None
+    return facts if isinstance(facts, dict) else None
 
 
 def finalised_state(report: Report, data: bytes) -> str:
-    """未定稿 / 已定稿 / 定稿后被修改, for a workbook already read (the consolidation's per-unit column)."""
-    stamp = _stamp(data)
+    """未定稿 / 已定稿 / 定稿后被修改 / 定稿印记无法读取, for a workbook already read (the consolidation's per-unit column)."""
+    try:
+        stamp = _stamp(data, report.path)
+    except NotAReport:
+        return STAMP_UNREADABLE
     if "fingerprint" not in stamp:
         return "未定稿"
     return "已定稿" if fingerprint(report) == stamp["fingerprint"] else "定稿后被修改"
@@ -140,8 +153,13 @@ def verify(path: str | Path) -> Verdict:
     verdict = Verdict(str(path), result=validate(report))
     if Path(path).suffix.lower() != ".xlsx":
         return verdict
+    from .outputset import problems, workbook_run_id
+
+    verdict.run_id = workbook_run_id(Path(path)) or ""
+    if verdict.run_id:  # a consolidation's workbook: one set with the manifest (and page) beside it?
+        verdict.mixed = problems(Path(path), alone_is_fine=True)
     data = Path(path).read_bytes()
-    verdict.stamp = _stamp(data)
+    verdict.stamp = _stamp(data, path)
     if "fingerprint" not in verdict.stamp:
         return verdict
     verdict.finalized = True

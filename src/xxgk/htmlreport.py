@@ -17,12 +17,13 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .consolidate import INVALID, STATUS_LABEL, Consolidation, Unit
+from .consolidate import INVALID, STATUS_LABEL, Consolidation, Unit, run_id
+from .outputset import HTML_META
 from .schema import load_schema
+from .text import display_name
 
 TOTAL = "total"  # the 总计 column of tables 三 and 四
 RECEIVED = "applications.received.total"
@@ -220,7 +221,7 @@ def short_label(title: str) -> str:
 
 
 def unit_name(unit: Unit) -> str:
-    return unit.agency or Path(unit.path).name
+    return unit.agency or display_name(unit.path)
 
 
 def received_chart(result: Consolidation) -> str:
@@ -234,9 +235,9 @@ def received_chart(result: Consolidation) -> str:
     rows: list[Bar | Heading] = []
     for unit, value in entries:
         if unit.used:
-            rows.append(Bar(unit_name(unit), value, BAR, tip=f"{unit_name(unit)}（{Path(unit.path).name}）"))
+            rows.append(Bar(unit_name(unit), value, BAR, tip=f"{unit_name(unit)}（{display_name(unit.path)}）"))
         else:
-            rows.append(Bar(unit_name(unit), value, BAR_EXCLUDED, tip=f"{unit_name(unit)}（{Path(unit.path).name}）",
+            rows.append(Bar(unit_name(unit), value, BAR_EXCLUDED, tip=f"{unit_name(unit)}（{display_name(unit.path)}）",
                             note=f"{STATUS_LABEL[unit.status]}，未计入"))
     total = result.totals.get(RECEIVED, 0)
     desc = ("各单位本年新收政府信息公开申请数量，从多到少：" +
@@ -366,7 +367,7 @@ def units_table(result: Consolidation) -> str:
         out.append(
             f'<tr class="{"used" if unit.used else "excluded"}" data-status="{esc(unit.status)}">'
             f'<td class="num">{n}</td><th scope="row">{name}</th><td>{esc(unit.agency_code) or "—"}</td>'
-            f'<td class="file">{esc(Path(unit.path).name)}</td><td class="state">{esc(status_text(unit))}</td>'
+            f'<td class="file">{esc(display_name(unit.path))}</td><td class="state">{esc(status_text(unit))}</td>'
             f'<td class="num">{errors if read else "—"}</td><td class="num">{warnings if read else "—"}</td>'
             f'<td class="num received">{esc(num(received))}</td></tr>')
     out.append("</tbody>")
@@ -384,7 +385,7 @@ def findings_list(result: Consolidation, limit: int = 50) -> str:
             continue
         ordered = sorted(unit.findings, key=lambda f: f.severity != "error")
         errors = len(unit.errors)
-        head = f"{unit_name(unit)}（{Path(unit.path).name}）：{errors} 处错误、{len(unit.findings) - errors} 处警告"
+        head = f"{unit_name(unit)}（{display_name(unit.path)}）：{errors} 处错误、{len(unit.findings) - errors} 处警告"
         items = []
         for f in ordered[:limit]:
             cells = "、".join(f.cells[:4]) + (f" 等 {len(f.cells)} 个单元格" if len(f.cells) > 4 else "")
@@ -412,7 +413,7 @@ def roster_section(result: Consolidation) -> str:
 
 
 def hashes_table(result: Consolidation) -> str:
-    rows = "".join(f'<tr><th scope="row">{esc(Path(u.path).name)}</th><td><code>{esc(u.sha256 or "—")}</code></td></tr>'
+    rows = "".join(f'<tr><th scope="row">{esc(display_name(u.path))}</th><td><code>{esc(u.sha256 or "—")}</code></td></tr>'
                    for u in result.units)
     return ('<details><summary>各输入文件的 SHA-256 校验值</summary><div class="wrap"><table class="sha">'
             '<thead><tr><th scope="col">来源文件</th><th scope="col">SHA-256</th></tr></thead>'
@@ -455,6 +456,7 @@ def html_bytes(result: Consolidation) -> bytes:
         '<html lang="zh-CN">',
         "<head>",
         '<meta charset="utf-8">',
+        f'<meta name="{HTML_META}" content="{run_id(result)}">',  # the run whose outputs it belongs to
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title>",
         f"<style>{CSS}</style>",

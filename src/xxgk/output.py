@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import XxgkError
 
 
-def write_atomic(path: str | Path, data: bytes, *, inputs: tuple[Path, ...] = ()) -> Path:
-    """Write `data` to `path` so that a reader sees the old file or the new one, never half of one.
+def temp_prefix(path: Path) -> str:
+    """How the temporary files for `path` are named (`.NAME.<random>.tmp`): a later run finds a killed run's by it."""
+    return f".{path.name[:200]}."
 
-    Refuses to write over any of `inputs`: nothing the user gave us is modified.
+
+def write_temp(path: str | Path, data: bytes, *, inputs: tuple[Path, ...] = ()) -> Path:
+    """Write `data` completely (and to disk) into a new temporary file beside `path`; return that file.
+
+    The caller renames it over `path`. Refuses to write over any of `inputs`: nothing the user gave
+    us is modified.
     """
     path = Path(path)
     for source in inputs:
@@ -24,20 +32,58 @@ def write_atomic(path: str | Path, data: bytes, *, inputs: tuple[Path, ...] = ()
     if not folder.is_dir():
         raise XxgkError("输出文件夹不存在", path=str(folder))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=folder)
     except OSError as exc:
         raise XxgkError(f"无法写入（{exc.strerror}）", path=str(path)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            half = len(data) // 2
+            fh.write(data[:half])
+            pause_for_test("partial", fh)
+            fh.write(data[half:])
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise XxgkError(f"无法写入（{exc.strerror}）", path=str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def write_atomic(path: str | Path, data: bytes, *, inputs: tuple[Path, ...] = ()) -> Path:
+    """Write `data` to `path` so that a reader sees the old file or the new one, never half of one.
+
+    Refuses to write over any of `inputs`: nothing the user gave us is modified.
+    """
+    path = Path(path)
+    tmp = write_temp(path, data, inputs=inputs)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise XxgkError(f"无法写入（{exc.strerror}）", path=str(path)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def pause_for_test(step: str, fh=None) -> None:
+    """Test-only hook: stop at `step` when XXGK_TEST_PAUSE names it, so a test can kill a run mid-write.
+
+    Announces the stop on stderr, then waits until the file named by XXGK_TEST_RESUME exists (or for
+    an hour). Costs one dictionary lookup when the variable is unset.
+    """
+    if os.environ.get("XXGK_TEST_PAUSE") != step:
+        return
+    if fh is not None:
+        fh.flush()  # what is written so far is on disk for the test to see
+    sys.stderr.write(f"xxgk-test-pause {step} {os.getpid()}\n")
+    sys.stderr.flush()
+    resume = os.environ.get("XXGK_TEST_RESUME")
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline and not (resume and os.path.exists(resume)):
+        time.sleep(0.05)
