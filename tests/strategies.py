@@ -1,10 +1,13 @@
-"""Hypothesis strategies for report documents: valid ones made to fit every rule, and broken ones."""
+"""Hypothesis strategies: report documents (valid ones made to fit every rule, and broken ones) and
+damaged workbooks for the crash harness."""
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import strategies as st
 
-from conftest import example
+from conftest import example, rezip
 from xxgk.rules import load_rules
 from xxgk.schema import load_schema
 
@@ -70,3 +73,54 @@ def reports(draw) -> dict:
     if draw(st.integers(0, 9)) == 0:
         flat["agency"] = None
     return _SCHEMA.nest(flat)
+
+
+# -- damaged workbooks, for the crash harness (tests/test_hostile.py, benchmarks/fuzz.py) -----------
+
+_PARTS = ["xl/workbook.xml", "xl/worksheets/sheet1.xml", "xl/worksheets/sheet3.xml", "xl/_rels/workbook.xml.rels",
+          "xl/styles.xml", "[Content_Types].xml"]
+_ATTRIBUTE = re.compile(rb"""\s[\w:]+\s*=\s*(?:"[^"]*"|'[^']*')""")
+_ODD_VALUES = [b"-1", b"1e300", b"NaN", b"2.5", b"", b"abc", b"99999999999999999999"]
+
+
+@st.composite
+def damaged(draw, good: bytes, parts: list[str] = _PARTS) -> bytes:
+    """A filled workbook (or another zip package, with the `parts` to edit) damaged one way: bytes
+    anywhere in the zip; a stretch of one part cut, doubled or garbled; one attribute dropped;
+    attributes rewritten with single quotes; or numbers (in a report sheet) replaced by odd values."""
+    how = draw(st.sampled_from(["bytes", "xml", "attribute", "quotes", "cell"]))
+    if how == "bytes":  # anywhere in the zip
+        data = bytearray(good)
+        for _ in range(draw(st.integers(1, 8))):
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+        return bytes(data)
+    part = draw(st.sampled_from(parts))
+    if how == "cell" and parts is _PARTS:
+        part = "xl/worksheets/sheet3.xml"
+
+    def edit(name, body):
+        if name != part:
+            return body
+        if how == "xml":  # structure: cut, duplicate or garble a stretch
+            i = draw(st.integers(0, len(body)))
+            j = draw(st.integers(i, min(len(body), i + 400)))
+            action = draw(st.sampled_from(["cut", "dup", "junk"]))
+            if action == "cut":
+                return body[:i] + body[j:]
+            if action == "dup":
+                return body[:j] + body[i:j] + body[j:]
+            return body[:i] + draw(st.binary(min_size=1, max_size=40)) + body[j:]
+        if how == "attribute":  # an element missing an attribute it always has (Target, name, r, ...)
+            found = list(_ATTRIBUTE.finditer(body))
+            if not found:
+                return body
+            m = found[draw(st.integers(0, len(found) - 1))]
+            return body[:m.start()] + body[m.end():]
+        if how == "quotes":  # the same attributes in single quotes, as other writers do
+            start = draw(st.integers(0, len(body)))
+            return body[:start] + re.sub(rb'(\s[\w:]+)="([^"\']*)"', rb"\1='\2'", body[start:],
+                                         count=draw(st.integers(1, 50)))
+        odd = draw(st.sampled_from(_ODD_VALUES))  # values: numbers in a sheet (or a Word table) replaced
+        return re.sub(rb"(<(?:v|w:t)>)\d+(</(?:v|w:t)>)", rb"\g<1>" + odd + rb"\g<2>", body,
+                      count=draw(st.integers(1, 5)))
+    return rezip(good, edit)

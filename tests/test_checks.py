@@ -217,7 +217,7 @@ def test_property_both_engines_agree_on_every_rule_instance(tmp_path):
     soffice()  # skip (or fail in CI) before generating anything
     cases: list[dict] = []
 
-    @settings(max_examples=320, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=350, suppress_health_check=list(HealthCheck))  # a few come out alike: 300+ distinct
     @given(reports())
     def collect(document):
         cases.append(copy.deepcopy(document))

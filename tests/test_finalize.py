@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
 
 import xxgk
-from conftest import EXAMPLES, example
+from conftest import EXAMPLES, example, run_cli
 from xxgk.finalize import fingerprint
 from xxgk.layout import load_layout, name_for
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "xxgk.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120, stdin=subprocess.DEVNULL)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_cli(*args, cwd=cwd)  # fails on exit 3 (internal error) or a death by signal
 
 
 def finalized(tmp_path: Path, name: str = "lushan-2021", document: dict | None = None) -> Path:

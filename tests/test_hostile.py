@@ -11,45 +11,29 @@ import io
 import json
 import os
 import re
-import signal
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import xxgk
-from conftest import example
+from conftest import CORPUS, corpus_entries, example, jobs_for, replay, rezip, run_cli
+from strategies import damaged
 from xxgk.addin import addin_path
 from xxgk.errors import XxgkError
 from xxgk.output import write_atomic
 
 
 def run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "xxgk.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_cli(*args, timeout=timeout)  # fails on exit 3 (internal error) or a death by signal
 
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory) -> bytes:
     return xxgk.fill(xxgk.from_document(example("made-up-qingfeng-2021")))
-
-
-def rezip(data: bytes, edit) -> bytes:
-    """A copy of the workbook with `edit(name, body) -> body | None` applied to every part (None drops it)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = edit(info.filename, src.read(info.filename))
-            if body is not None:
-                dst.writestr(info, body)
-    return out.getvalue()
 
 
 def refused(tmp_path: Path, name: str, data: bytes, *fragments: str) -> str:
@@ -224,95 +208,46 @@ def test_a_failed_write_leaves_the_previous_output_and_no_temporary_file(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["out.xlsx"]
 
 
-def test_a_killed_run_leaves_the_previous_output_intact(tmp_path):
-    base = example("made-up-qingfeng-2021")
-    (tmp_path / "in").mkdir()
-    for i in range(60):
-        doc = dict(base, agency=f"单位{i}")
-        (tmp_path / "in" / f"u{i}.xlsx").write_bytes(xxgk.fill(xxgk.from_document(doc)))
-    out = tmp_path / "t.xlsx"
-    assert run("consolidate", str(tmp_path / "in"), "-o", str(out), "-q").returncode == 0
-    previous = out.read_bytes()
-    for delay in (0.3, 0.8, 1.5, 2.5):
-        proc = subprocess.Popen([sys.executable, "-m", "xxgk.cli", "consolidate", str(tmp_path / "in"), "-o", str(out),
-                                 "-q", "--jobs", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        assert out.read_bytes() == previous  # old or (identical) new: never half a file
-    assert xxgk.validate(xxgk.load(out)).valid
-
-
-def test_two_runs_writing_the_same_output_do_not_corrupt_it(tmp_path):
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "u.xlsx").write_bytes(xxgk.fill(xxgk.from_document(example("lushan-2021"))))
-    out = tmp_path / "t.xlsx"
-    procs = [subprocess.Popen([sys.executable, "-m", "xxgk.cli", "consolidate", str(tmp_path / "in"), "-o", str(out),
-                               "-q", "--agency", name], stdout=subprocess.DEVNULL) for name in ("甲区", "乙区")]
-    assert [p.wait() for p in procs] == [0, 0]
-    assert xxgk.load(out).agency in ("甲区", "乙区")
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-
-
 # -- fuzzing: whatever the damage, a report, findings, or a clean error, within bounds -------------
-
-_CHILD = r"""
-import resource, sys, time, json
-resource.setrlimit(resource.RLIMIT_AS, (1536 * 2**20, 1536 * 2**20))
-import xxgk
-from xxgk.errors import XxgkError
-out = []
-for path in sys.argv[1:]:
-    print(path, flush=True, file=sys.stderr)
-    start = time.perf_counter()
-    try:
-        result = xxgk.validate(xxgk.load(path))
-        kind = "valid" if result.valid else "findings"
-    except XxgkError:
-        kind = "refused"
-    except Exception as exc:
-        kind = "crash:" + type(exc).__name__ + ":" + str(exc)[:200]
-    out.append([path, kind, time.perf_counter() - start])
-print(json.dumps(out))
-"""
+#
+# Both tests run the inputs through the crash harness (conftest `replay`): a child process under a
+# memory limit, each input a job with a time limit. The corpus (tests/corpus/, see its README) holds
+# every input that ever crashed and is replayed first, through the library and every CLI command; the
+# property test then tries new damage with a fixed seed (the "ci" hypothesis profile in conftest).
+# benchmarks/fuzz.py is the longer campaign, run by hand, that adds what it finds to the corpus.
 
 
-@st.composite
-def damaged(draw, good: bytes) -> bytes:
-    how = draw(st.sampled_from(["bytes", "xml", "cell"]))
-    if how == "bytes":  # anywhere in the zip
-        data = bytearray(good)
-        for _ in range(draw(st.integers(1, 8))):
-            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-        return bytes(data)
-    part = draw(st.sampled_from(["xl/workbook.xml", "xl/worksheets/sheet1.xml", "xl/worksheets/sheet3.xml",
-                                 "xl/_rels/workbook.xml.rels", "xl/styles.xml", "[Content_Types].xml"]))
-    if how == "xml":  # structure: cut, duplicate or garble a stretch of one part
-        def edit(name, body):
-            if name != part:
-                return body
-            i = draw(st.integers(0, len(body)))
-            j = draw(st.integers(i, min(len(body), i + 400)))
-            action = draw(st.sampled_from(["cut", "dup", "junk"]))
-            if action == "cut":
-                return body[:i] + body[j:]
-            if action == "dup":
-                return body[:j] + body[i:j] + body[j:]
-            return body[:i] + draw(st.binary(min_size=1, max_size=40)) + body[j:]
-        return rezip(good, edit)
+def _failures(outcomes: list[dict], slow: float) -> list[str]:
+    return [f"{o['outcome'] if o['outcome'] != 'ok' else 'slow'}: xxgk {' '.join(Path(a).name for a in o['job'])}"
+            f" ({o['kind']}) {o['detail'][-300:]}".rstrip()
+            for o in outcomes if o["outcome"] != "ok" or (o["job"][0] == "load" and o["seconds"] > slow)]
 
-    def cell(name, body):  # values: replace a number in a report sheet by something odd
-        if name != "xl/worksheets/sheet3.xml":
-            return body
-        odd = draw(st.sampled_from([b"-1", b"1e300", b"NaN", b"2.5", b"", b"abc", b"99999999999999999999"]))
-        return re.sub(rb"<v>\d+</v>", b"<v>" + odd + b"</v>", body, count=draw(st.integers(1, 5)))
-    return rezip(good, cell)
+
+def test_corpus_of_inputs_that_once_crashed_is_handled_by_every_command(tmp_path):
+    entries = corpus_entries()
+    assert entries, f"no inputs in {CORPUS}"
+    companion = tmp_path / "companion.xlsx"  # another unit, consolidated together with each input
+    companion.write_bytes(xxgk.fill(xxgk.from_document(example("lushan-2021"))))
+    jobs, expected = [], {}
+    for n, entry in enumerate(entries):
+        path = tmp_path / f"{n:03d}" / entry["name"]
+        path.parent.mkdir()
+        path.write_bytes(entry["data"])
+        jobs += jobs_for(path, path.parent, companion, entry["commands"])
+        if entry["expect"]:
+            expected[str(path)] = (entry["source"], entry["expect"])
+    outcomes = replay(jobs)
+    failures = _failures(outcomes, slow=5)
+    failures += [f"{source}: expected {expect}, got {o['kind']}" for o in outcomes if o["job"][0] == "load"
+                 for source, expect in [expected.get(o["job"][1], (None, None))]
+                 if expect and o["outcome"] == "ok" and o["kind"] != expect]
+    assert not failures, "\n".join(failures)
 
 
 def test_property_fuzzed_workbooks_never_crash_hang_or_exhaust(tmp_path, good):
     files: list[Path] = []
 
-    @settings(max_examples=150, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=150, suppress_health_check=list(HealthCheck))
     @given(damaged(good))
     def collect(data):
         path = tmp_path / f"f{len(files):04d}.xlsx"
@@ -320,14 +255,11 @@ def test_property_fuzzed_workbooks_never_crash_hang_or_exhaust(tmp_path, good):
         files.append(path)
 
     collect()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, *map(str, files)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"child died on {proc.stderr.strip().splitlines()[-1:]}: {proc.stderr[-500:]}"
-    outcomes = json.loads(proc.stdout)
-    crashes = [o for o in outcomes if o[1].startswith("crash")]
-    assert not crashes, crashes[:5]
-    slow = [o for o in outcomes if o[2] > 5]
-    assert not slow, slow[:5]
-    kinds = {o[1] for o in outcomes}
+    outcomes = replay([["load", path] for path in files])
+    failures = _failures(outcomes, slow=5)
+    assert not failures, ("\n".join(failures[:10]) + f"\nThe inputs are in {tmp_path}: copy each one that failed into "
+                          f"{CORPUS} so that it is replayed from now on.")
+    kinds = {o["kind"] for o in outcomes}
     assert "refused" in kinds and kinds & {"valid", "findings"}
 
 

@@ -101,7 +101,7 @@ _cell_values = st.one_of(
 _texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=60)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_roundtrip_through_the_workbook_keeps_every_input_value(data, tmp_path_factory):
     schema = load_schema()

@@ -20,7 +20,7 @@ _values = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(data=st.data())
 def test_plainly_valid_only_when_json_schema_finds_nothing(data):
     schema = load_schema()
