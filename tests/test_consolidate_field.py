@@ -194,6 +194,28 @@ def test_last_runs_total_among_the_inputs_is_refused_naming_it(three, tmp_path):
     assert statuses == {"u1.xlsx": VALID, "u2.xlsx": VALID, "u3.xlsx": VALID, "第9街道.xlsx": DUPLICATE}
 
 
+def test_a_finalised_total_stays_a_total(three, tmp_path):
+    """The district finalises its total into the intake folder: the submission copy keeps the identity
+    and the 明细, so the next run does not add it to the units it holds, and one level up it still counts once."""
+    total = tmp_path / "total.xlsx"
+    assert run("consolidate", str(three), "-o", str(total), "-q", "--agency", "某区（虚构）").returncode == 0
+    assert run("finalize", str(total), "-o", str(three)).returncode == 0
+    (final,) = three.glob("*某区*")
+    verdict = run("verify", str(final))
+    assert verdict.returncode == 0 and "定稿后未被修改" in verdict.stdout
+    proc = run("consolidate", str(three), "-o", str(tmp_path / "again.xlsx"), "-q", "--allow-invalid")
+    assert proc.returncode == 5
+    assert received(tmp_path / "again.xlsx") == PER_UNIT * (1 + 2 + 3)  # not twice
+    line = next(ln for ln in proc.stdout.splitlines() if final.name in ln)
+    assert line.startswith("【重复】") and "已包含" in line
+    city = tmp_path / "city"
+    city.mkdir()
+    shutil.copy(final, city / final.name)
+    unit(city, "other.xlsx", 5, "另一区（虚构）")
+    assert run("consolidate", str(city), "-o", str(tmp_path / "city.xlsx"), "-q").returncode == 0
+    assert received(tmp_path / "city.xlsx") == PER_UNIT * (1 + 2 + 3 + 5)
+
+
 def test_a_total_holding_a_unit_resubmitted_under_its_name_is_refused(three, tmp_path):
     """Known by name too: the unit sent a corrected file after the total was made (another hash)."""
     total = tmp_path / "district.xlsx"

@@ -304,6 +304,25 @@ def _is_total(report: Report, data: bytes) -> bool:
     return any(len(row) > 1 and str(row[0]) == TOTAL_MARK[0] and str(row[1]) == TOTAL_MARK[1] for row in rows)
 
 
+def total_sheets(report: Report, data: bytes) -> dict[str, list[list[Any]]]:
+    """The 明细 and 清单 sheets of a total, as values ({} for a unit's report): what a copy of the total
+    (the finalised submission copy) carries so that it is still known for a total and which units it holds."""
+    if report.path is None or report.path.suffix.lower() not in (".xlsx", ".xlsm") or not _is_total(report, data):
+        return {}
+    rows, cols = report.sheet_sizes.get(DETAIL_SHEET, (0, 0))
+    if rows * cols > MAX_DETAIL_CELLS:
+        raise NotAReport(f"“明细”工作表异常大（{rows:,} 行 × {cols:,} 列），已拒绝", path=display_path(report.path))
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    return {title: [[_plain(v) for v in row] for row in book.get_sheet_by_name(title).to_python()]
+            for title in (DETAIL_SHEET, MANIFEST_SHEET) if title in book.sheet_names}
+
+
+def _plain(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 else value
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 

@@ -21,7 +21,7 @@ from .errors import NotAReport, XxgkError
 from .findings import Result
 from .layout import META_SHEET
 from .package import WORKBOOK, Package
-from .report import Report, load
+from .report import Report, load, read_input
 from .rules import load_rules
 from .schema import load_schema
 from .validate import validate
@@ -58,10 +58,13 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
     """Write the stamped submission copy of a valid report; NotFinalisable (with the findings) if it has errors."""
     from openpyxl.packaging.custom import StringProperty
 
+    from .consolidate import TOTAL_MARK, total_sheets
     from .output import write_atomic
-    from .template import build_workbook, cached_sums, reproducible_bytes
+    from .template import build_workbook, cached_sums, reproducible_bytes, sheet_xml
+    from .workbook import DETAIL_SHEET
 
-    report = load(path)
+    data = read_input(Path(path))
+    report = load(path, data)
     result = validate(report)
     if not result.valid:
         raise NotFinalisable(result)
@@ -69,6 +72,12 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
     values = dict(report.facts)
     locked = frozenset(f for f in schema.facts if f not in load_rules().computed())  # every cell: a submission copy
     wb = build_workbook(values, locked=locked)
+    carried = total_sheets(report, data)  # a total stays one: never summed again with the units it holds
+    for title in carried:
+        wb.create_sheet(title)
+    if carried:
+        wb.move_sheet(wb[META_SHEET], offset=len(wb.sheetnames) - 1 - wb.sheetnames.index(META_SHEET))
+        wb[META_SHEET].append(list(TOTAL_MARK))
     when = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(microsecond=0)
     stamp = {"tool": f"xxgk {__version__}", "ruleset": load_rules().version,
              "finalized": when.isoformat().replace("+00:00", "Z"), "fingerprint": fingerprint(report)}
@@ -80,7 +89,8 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
     if not folder.is_dir():
         raise XxgkError("输出文件夹不存在", path=str(folder))
     target = folder / submission_name(report)
-    write_atomic(target, reproducible_bytes(wb, cached_sums(values)), inputs=(Path(path),))
+    sheets = {title: sheet_xml(rows, frozen=(6, 2) if title == DETAIL_SHEET else (0, 0)) for title, rows in carried.items()}
+    write_atomic(target, reproducible_bytes(wb, cached_sums(values), sheets), inputs=(Path(path),))
     return target, result
 
 
@@ -149,7 +159,8 @@ def finalised_state(report: Report, data: bytes) -> str:
 
 def verify(path: str | Path) -> Verdict:
     """Is the file finalised, unchanged since, and valid? NotAReport when it is not a report at all."""
-    report = load(path)
+    data = read_input(Path(path))  # read once: what is checked is what was hashed
+    report = load(path, data)
     verdict = Verdict(str(path), result=validate(report))
     if Path(path).suffix.lower() != ".xlsx":
         return verdict
@@ -158,7 +169,6 @@ def verify(path: str | Path) -> Verdict:
     verdict.run_id = workbook_run_id(Path(path)) or ""
     if verdict.run_id:  # a consolidation's workbook: one set with the manifest (and page) beside it?
         verdict.mixed = problems(Path(path), alone_is_fine=True)
-    data = Path(path).read_bytes()
     verdict.stamp = _stamp(data, path)
     if "fingerprint" not in verdict.stamp:
         return verdict
