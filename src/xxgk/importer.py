@@ -55,9 +55,12 @@ def _bare(key: str) -> str:
     return _NUMBERING.sub("", key)
 
 
+MAX_NUMBER_CHARS = 40  # a figure longer than this is no count or amount: left unread (and named), never converted
+
+
 def _number(text: str):
     cleaned = _clean(text).replace(",", "")
-    if _NUMBER.fullmatch(cleaned):
+    if len(cleaned) <= MAX_NUMBER_CHARS and _NUMBER.fullmatch(cleaned):
         return float(cleaned) if "." in cleaned else int(cleaned)
     return None
 

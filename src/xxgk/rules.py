@@ -244,6 +244,8 @@ def parse_number(text: str) -> int | None:
     import unicodedata
 
     text = unicodedata.normalize("NFKC", text.strip())
+    if len(text) > 40:  # no count is that long; int() of thousands of digits is refused by Python itself
+        return None
     if text.isdigit():
         return int(text)
     total, section, digit = 0, 0, None
