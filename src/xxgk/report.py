@@ -46,6 +46,12 @@ class Report:
     canonical: bool = False  # built by this package from fact values: holds nothing but facts
     sheet_names: tuple[str, ...] = ()  # a workbook's sheets
     sheet_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # a workbook's sheets: last row, column
+    # "published": read from a published document by `importer.import_report`. Its blanks are what the body
+    # printed (or did not state), not cells a clerk forgot, and the findings say so.
+    source: str = "filled"
+    # Published reports: what the table printed where a number belongs and none was given, by fact id
+    # ("" blank, "/", "-", "——", "不适用"); filled by the importer where it knows, else the findings say "没有数字".
+    marks: dict[str, str] = field(default_factory=dict)
 
     @property
     def facts(self) -> dict[str, Any]:

@@ -68,6 +68,7 @@ class Rule:
     requires: tuple[str, ...] = ()
     computes: bool = False
     missing: str = "skip"
+    unstated: str | None = None  # message when a published report does not state a figure it needs
 
 
 @dataclass(frozen=True)
@@ -227,12 +228,26 @@ class _Parser:
 
 
 NUMBER = r"([0-9０-９]+|[零〇一二两三四五六七八九十百千万]+)"
-GAP = r"[^0-9０-９零〇一二两三四五六七八九十百千万。；，,;]{0,8}?"
+# A short gap between a keyword and its number. It never crosses a number or a clause, nor 分别 / 各
+# ("予以公开、部分公开分别为30件、12件", "行政复议、行政诉讼各1件"): a respective or distributive
+# figure is not the keyword's own, so it is not read at all rather than read wrong.
+WORD = r"[^0-9０-９零〇一二两三四五六七八九十百千万。；，,;]"  # one character of the clause, not of a number
+GAP = rf"(?:(?!分别|各){WORD}){{0,8}}?"
 
 
 def text_pattern(raw: str) -> str:
-    """A rule's text pattern with its shorthands: {N} a number (digits or Chinese numerals), {G} a short gap."""
-    return raw.replace("{N}", NUMBER).replace("{G}", GAP)
+    """A rule's text pattern with its shorthands: {N} a number (digits or Chinese numerals), {G} a short gap,
+    {W} one character of the clause that is not part of a number (for look-arounds such as `(?!{W}{0,3}部分公开)`,
+    which keep a combined phrasing like 予以公开及部分公开42件 from being read as one row's figure).
+
+    A pattern may hold several {N} in alternatives (e.g. "申请75件" | "75件申请"): the number read is
+    the first group that took part in the match."""
+    return raw.replace("{N}", NUMBER).replace("{G}", GAP).replace("{W}", WORD)
+
+
+def stated_number(match: "re.Match") -> str | None:
+    """The text of the number a text-term match states: its first group that took part."""
+    return next((g for g in match.groups() if g is not None), None)
 
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -333,6 +348,7 @@ def expand(raw: dict, schema: Schema, checked: bool = False) -> RuleSet:
             requires=tuple(spec.get("requires", ())),
             computes=spec.get("computes", False),
             missing=spec.get("missing", "skip"),
+            unstated=spec.get("unstated"),
         )
         rules.append(rule)
         if rule.kind != "check":

@@ -32,8 +32,12 @@ def _validator():
 def validate(report: "Report", prior: "Report | None" = None) -> Result:
     """Every finding on `report`; with `prior` (last year's report) the cross-year rules too."""
     result = Result(str(report.path) if report.path else None)
+    published = is_published(report)
     result.findings.extend(type_findings(report))
     facts = report.facts
+    if published:
+        result.findings.extend(_unstated_fees(report))
+        facts = {k: v for k, v in facts.items() if not (k.startswith("fees.") and v is None)}  # unstated = absent
     prior_facts = prior.facts if prior is not None else (report.prior_hints or None)
     if prior is not None:
         result.findings.extend(_prior_year_findings(report, prior))
@@ -41,10 +45,76 @@ def validate(report: "Report", prior: "Report | None" = None) -> Result:
     for inst in load_rules().instances:
         if "prior" in inst.rule.requires and prior_facts is None:
             continue
-        _, finding = judge(inst, facts, prior_facts, report.derived, prior_derived)
+        status, finding = judge(inst, facts, prior_facts, report.derived, prior_derived, published=published)
+        if finding is None and status == BLANK and published:
+            finding = _unverifiable(inst, facts, report.marks)
         if finding:
             result.findings.append(finding)
     return result
+
+
+def is_published(report: "Report") -> bool:
+    """Read from a published document (`import_report`), not filled in by a clerk."""
+    return getattr(report, "source", "filled") == "published"
+
+
+# -- published reports: what the body printed or left unstated -------------------
+
+
+def _mark_words(fact_ids: list[str], marks: dict[str, str]) -> str:
+    """What the published table printed in these cells, in words: 为空白 / 为“/” / 没有数字."""
+    found = {marks[f] for f in fact_ids if f in marks}
+    if len(found) == 1 and all(f in marks for f in fact_ids):
+        mark = found.pop()
+        return "为空白" if mark == "" else f"为“{mark}”"
+    return "没有数字（空白、“/”、“-”、“——”或“不适用”，或未能读出）"
+
+
+def _published_blank(fact_id: str, marks: dict[str, str]) -> str:
+    """value.type's problem for a cell a published table left without a number."""
+    return f"公布的表格中此格{_mark_words([fact_id], marks)}；按规定格式，没有发生的事项应填 0"
+
+
+def _fee_title(fact) -> str:
+    """"信息处理费：本年度发出收费通知的件数" -> "本年度发出收费通知的件数"."""
+    return fact.labels[-1].split("：", 1)[-1]
+
+
+def _unstated_fees(report: "Report") -> list[Finding]:
+    """A fee figure the text of 六 does not state: the report does not state it (not "未填写", which reads
+    as a forgotten cell). A warning: the format asks for the fee situation in words, not in a table."""
+    schema, layout, rule = load_schema(), load_layout(), load_rules().rule("value.type")
+    out = []
+    for fact in schema:
+        if fact.id.startswith("fees.") and fact.numeric and report.facts.get(fact.id) is None:
+            out.append(Finding(
+                rule.id, "warning",
+                f"六、其他需要报告的事项：报告未说明{_fee_title(fact)}（按《政府信息公开信息处理费管理办法》应报告收取信息处理费的情况）",
+                (fact.id,), (layout.ref(fact.id),), expected_text(fact), None))
+    return out
+
+
+def _unverifiable(inst: Instance, facts: dict, marks: dict[str, str]) -> Finding | None:
+    """A rule that needs a cell the published table left without a number: 无法核对, naming the cells,
+    rather than a sum over what is there. None when the blank is not a table cell, or when a text term
+    finds no sentence (the rule has nothing to check then, as for any report)."""
+    schema, layout = load_schema(), load_layout()
+    cells = [f for f in inst.facts
+             if f in facts and facts[f] is None and schema.facts[f].numeric and not f.startswith("fees.")]
+    if not cells:
+        return None
+    for comparison in filter(None, (inst.check, inst.when)):
+        for term in comparison.actual + comparison.expected:
+            if term.source in ("text", "parts"):
+                reader = _number_in_text if term.source == "text" else _parts_in_text
+                if reader(facts.get(term.fact), term.pattern) is None:
+                    return None
+    named = schema.describe(cells[0]) + (f" 等 {len(cells)} 格" if len(cells) > 1 else "")
+    statement = inst.rule.statement.format(**dict(inst.bindings))
+    return Finding(
+        inst.rule.id, "warning",
+        f"无法核对「{statement}」：公布的表格中{named}{_mark_words(cells, marks)}",
+        tuple(cells), tuple(layout.ref(f) for f in cells), None, None)
 
 
 # -- rule 5 and the document's shape: the JSON Schema ----------------------------
@@ -144,11 +214,20 @@ def type_findings(report: "Report") -> list[Finding]:
     for fact_id, value in report.facts.items():  # JSON Schema has no word for them: see `_control_problem`
         if not schema.facts[fact_id].numeric and isinstance(value, str) and CONTROL.search(value):
             by_fact.setdefault(fact_id, [])
+    published = is_published(report)
     for fact_id, errors in by_fact.items():
         if fact_id in report.derived:
             continue  # a template sum: a sum of counts is a count unless a part is wrong, and the part carries that
         fact = schema.facts[fact_id]
         value = errors[0].instance if errors else report.facts[fact_id]
+        if published and value is None and fact.numeric:
+            if fact_id.startswith("fees."):
+                continue  # not stated in 六: `_unstated_fees` says so
+            findings.append(Finding(
+                rule.id, rule.severity, rule.message.format(fact=schema.describe(fact_id),
+                                                            problem=_published_blank(fact_id, report.marks)),
+                (fact_id,), (layout.ref(fact_id),), expected_text(fact), None))
+            continue
         problems = [_problem(fact, value, errors)] if errors else []
         if not fact.numeric and isinstance(value, str) and CONTROL.search(value):
             problems.append(_control_problem(value))
@@ -293,12 +372,13 @@ def _sentence(text: str, start: int, end: int) -> str:
 
 def _number_in_text(text: Any, pattern: str) -> tuple[int, str] | None:
     """The number a sentence of the text states (its first match), and the sentence."""
-    from .rules import parse_number
+    from .rules import parse_number, stated_number
 
     if not isinstance(text, str):
         return None
     for match in re.finditer(pattern, text):
-        number = parse_number(match.group(1))
+        stated = stated_number(match)
+        number = parse_number(stated) if stated else None
         if number is not None:
             return number, _sentence(text, match.start(), match.end())
     return None
@@ -319,6 +399,21 @@ def _parts_in_text(text: Any, pattern: str) -> tuple[int, str] | None:
     if len(counts) < 2:
         return None
     return sum(counts), _sentence(text, match.start(), stop)
+
+
+def text_reading(inst: Instance, facts: dict) -> tuple[list[int], str] | None:
+    """What a text rule (rule 9) reads in the texts: the figure of each text term, in order, and the
+    quoted sentence; None when a term finds no sentence (the rule then says nothing). For tests and audits."""
+    figures, quote = [], None
+    for term in inst.check.actual + inst.check.expected:
+        if term.source not in ("text", "parts"):
+            continue
+        found = (_number_in_text if term.source == "text" else _parts_in_text)(facts.get(term.fact), term.pattern)
+        if found is None:
+            return None
+        figures.append(found[0])
+        quote = quote or found[1]
+    return (figures, quote) if figures else None
 
 
 def _holds(actual: float, op: str, expected: float) -> bool:
@@ -373,7 +468,7 @@ def _state(comparison: Comparison, facts: dict, prior: dict | None, derived: fro
 
 
 def judge(inst: Instance, facts: dict, prior: dict | None = None, derived: frozenset = frozenset(),
-          prior_derived: frozenset = frozenset()) -> tuple[str, Finding | None]:
+          prior_derived: frozenset = frozenset(), published: bool = False) -> tuple[str, Finding | None]:
     """(status, finding) of one rule instance: PASS, FAIL (with the finding), BLANK or INVALID
     (it cannot be judged: a value is missing or not a number), or NOT_APPLICABLE (its `when` is false).
 
@@ -392,7 +487,7 @@ def judge(inst: Instance, facts: dict, prior: dict | None = None, derived: froze
     if absent and inst.rule.missing == "fails":
         actual, quote = _side(inst.check.actual, facts, prior)
         expected, _ = _side(inst.check.expected, facts, prior)
-        return FAIL, _finding(inst, facts, actual, expected, quote)
+        return FAIL, _finding(inst, facts, actual, expected, quote, unstated=published)
     state = _state(inst.check, facts, prior, derived, prior_derived)
     if state:
         return state, None
@@ -405,7 +500,10 @@ def judge(inst: Instance, facts: dict, prior: dict | None = None, derived: froze
     return FAIL, _finding(inst, facts, actual, expected, quote)
 
 
-def _finding(inst: Instance, facts: dict, actual: Any, expected: Any, quote: str | None) -> Finding:
+def _finding(inst: Instance, facts: dict, actual: Any, expected: Any, quote: str | None,
+             unstated: bool = False) -> Finding:
+    """`unstated`: a published report leaves out a figure the rule needs; the rule's `unstated` message
+    (if it has one) says the report does not state it, instead of 未填写."""
     layout = load_layout()
     year = facts.get("year")
     values = {var: label for var, label in inst.bindings}
@@ -417,10 +515,11 @@ def _finding(inst: Instance, facts: dict, actual: Any, expected: Any, quote: str
         prior_year=(year - 1) if isinstance(year, int) else "上",
     )
     ids = tuple(inst.facts)
+    message = inst.rule.unstated if unstated and inst.rule.unstated and actual is None else inst.rule.message
     return Finding(
         inst.rule.id,
         inst.rule.severity,
-        inst.rule.message.format(**values),
+        message.format(**values),
         ids,
         tuple(layout.ref(f) for f in ids),
         None if expected is None else values["expected"],
