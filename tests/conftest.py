@@ -197,7 +197,7 @@ def soffice_roundtrip(source: Path, outdir: Path) -> Path:
 CORPUS = Path(__file__).parent / "corpus"
 CHILD_MEMORY = 1536 * 2**20  # address space of the child: far above a normal run, far below a runaway
 JOB_SECONDS = 30  # a job running longer than this is a hang
-IMPORT_SUFFIXES = (".docx", ".txt", ".html", ".htm")
+IMPORT_SUFFIXES = (".docx", ".txt", ".html", ".htm", ".pdf")
 COMMANDS = ("load", "validate", "verify", "consolidate", "import")
 
 _CHILD = r"""

@@ -61,8 +61,9 @@ def num(value: Any) -> str:
 
 
 def title(report: Report) -> str:
+    """The official title, "<机关名称><年度>年政府信息公开工作年度报告": what `xxgk import` reads back."""
     year = report.year if report.year is not None else ""
-    return without_controls(f"{year}年{report.agency or ''}政府信息公开工作年度报告")
+    return without_controls(f"{report.agency or ''}{year}年政府信息公开工作年度报告")
 
 
 def headings() -> dict[str, str]:
@@ -80,14 +81,17 @@ def lines(value: Any) -> list[str]:
 
 
 def fee_sentence(facts: dict[str, Any]) -> str | None:
-    """One sentence on the 信息处理费 fee notices and amounts, if the report gives any fee figure."""
-    parts = []
-    if "fees.notices" in facts:
-        parts.append(f"本年度发出信息处理费收费通知{num(facts['fees.notices'])}件")
-    if "fees.amount_billed" in facts:
-        parts.append(f"收费通知总金额{num(facts['fees.amount_billed'])}元")
-    if "fees.amount_collected" in facts:
-        parts.append(f"实际收取信息处理费{num(facts['fees.amount_collected'])}元")
+    """One sentence on the 信息处理费 fee notices and amounts, with the figures the report gives and its
+    text of 六 does not already state (so the figure is not printed twice, nor the sentence doubled when
+    an imported report is published again). `xxgk import` reads this sentence back into fees.*."""
+    from .importer import fees_stated
+
+    stated, _ = fees_stated(str(facts.get("texts.other_matters") or ""))
+    wording = (("fees.notices", "本年度发出信息处理费收费通知{}件"), ("fees.amount_billed", "收费通知总金额{}元"),
+               ("fees.amount_collected", "实际收取信息处理费{}元"))
+    parts = [text.format(num(facts[fact_id])) for fact_id, text in wording
+             if isinstance(facts.get(fact_id), (int, float)) and not isinstance(facts[fact_id], bool)
+             and not (fact_id in stated and stated[fact_id] == facts[fact_id])]
     return "，".join(parts) + "。" if parts else None
 
 
