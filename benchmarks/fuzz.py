@@ -54,6 +54,7 @@ _DOCX_PARTS = ["word/document.xml", "[Content_Types].xml", "_rels/.rels", "word/
 _ODD = [[[[[]]]], "[" * 3000 + "]" * 3000, "@@5000@@", 2021.0, float("nan"), float("inf"), -1, 1e308, 2.5, True,
         None, "", "3件", "鹿山\v街道", "\x01", "\u200b富阳", "Ｆ", {}, [], "x" * 100_000]
 SEED_TXT = ROOT.parent / "shared" / "seed" / "000_4a81d0f783bbd2ce.txt"  # as in tests/test_importer.py
+REAL_PDF = ROOT.parent / "shared" / "real-reports" / "hongze-2024.pdf"  # a real published PDF, when present
 _BIG_NUMBER = re.compile(r'"@@(\d+)@@"')
 
 
@@ -75,9 +76,12 @@ def bases(workdir: Path) -> dict[str, bytes]:
     else:  # the published page as text: read less far by the importer, but still its input
         text = html.unescape(re.sub(r"<[^>]*>", "", re.sub(r"<(?:/p|/tr|br|/h\d|/t[dh])[^>]*>", "\n",
                                                           page.decode("utf-8")))).encode("utf-8")
-    return {"xlsx": filled, "final": final.read_bytes(), "docx": docx_bytes(report), "html": page,
-            "txt": text, "json": json.dumps(example("made-up-qingfeng-2021"), ensure_ascii=False,
-                                                             indent=1).encode("utf-8")}
+    found = {"xlsx": filled, "final": final.read_bytes(), "docx": docx_bytes(report), "html": page,
+             "txt": text, "json": json.dumps(example("made-up-qingfeng-2021"), ensure_ascii=False,
+                                             indent=1).encode("utf-8")}
+    if REAL_PDF.exists():
+        found["pdf"] = REAL_PDF.read_bytes()
+    return found
 
 
 # -- damage beyond tests/strategies.py `damaged` -----------------------------------------------------
@@ -184,9 +188,26 @@ def text_damage(draw, good: bytes) -> bytes:
         else (b"\t" * depth) + good
 
 
+@st.composite
+def pdf_damage(draw, good: bytes) -> bytes:
+    """A published PDF with bytes changed, cut short, or a stretch repeated or removed (objects, streams, xref)."""
+    how = draw(st.sampled_from(["bytes", "cut", "repeat", "remove"]))
+    if how == "bytes":
+        data = bytearray(good)
+        for _ in range(draw(st.integers(1, 8))):
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+        return bytes(data)
+    if how == "cut":
+        return good[:draw(st.integers(0, len(good)))]
+    i = draw(st.integers(0, len(good)))
+    j = draw(st.integers(i, min(len(good), i + 2000)))
+    return good[:j] + good[i:j] * draw(st.integers(2, 20)) + good[j:] if how == "repeat" else good[:i] + good[j:]
+
+
 def inputs(b: dict[str, bytes]):
     """One damaged input: (file extension, content)."""
-    return st.one_of(
+    pdf = [st.tuples(st.just(".pdf"), pdf_damage(b["pdf"]))] if "pdf" in b else []
+    return st.one_of(*pdf,
         st.tuples(st.just(".xlsx"), damaged(b["xlsx"])),
         st.tuples(st.just(".xlsx"), damaged(b["final"])),
         st.tuples(st.just(".xlsx"), workbook_damage(b["final"])),

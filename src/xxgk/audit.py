@@ -14,9 +14,7 @@ Nothing one file does can stop the run: whatever goes wrong with a file becomes 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 import os
 import re
@@ -44,7 +42,6 @@ AGREES, DIFFERS, UNCHECKABLE = "agrees", "differs", "uncheckable"
 CHECK_LABEL = {AGREES: "一致", DIFFERS: "不符", UNCHECKABLE: "无法核对"}
 ROSTER_RULE = "audit.roster_sum"
 
-_HEADER_NAMES = {"name", "名称", "单位", "单位名称", "机关名称"}
 _YEAR_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 
 
@@ -353,23 +350,9 @@ def chain(reports: list[Audited]) -> dict[int, Audited]:
 def read_roster(path: Path) -> Roster:
     """Units and their parents from a CSV `名称,上级` (UTF-8 or GBK, header row optional): a row whose
     上级 is empty is a body at the top (a parent itself, or a body checked on its own)."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise XxgkError(f"无法读取单位名单（{exc.strerror}）", path=display_path(path)) from None
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise XxgkError("单位名单不是 UTF-8 或 GBK 编码的 CSV", path=display_path(path))
-    rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text)) if r and r[0].strip()]
-    if rows and normal_name(rows[0][0]) in _HEADER_NAMES:
-        rows = rows[1:]
-    if not rows:
-        raise XxgkError("单位名单是空的", path=display_path(path))
+    from .consolidate import roster_rows
+
+    rows = roster_rows(Path(path))
     units = [(r[0], r[1] if len(r) > 1 else "") for r in rows]
     for name, parent in units:
         if normal_name(name) == normal_name(parent):

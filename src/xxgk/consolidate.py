@@ -563,12 +563,16 @@ def _sum(units: list[Unit], year: Any, agency: str) -> dict[str, Any]:
 # -- the roster --------------------------------------------------------------------------------------
 
 
-def read_roster(path: Path) -> list[tuple[str, str]]:
-    """(name, code) pairs from a CSV of `name[,code]`, UTF-8 or GB18030, with or without a header row."""
+ROSTER_HEADERS = {"name", "名称", "单位", "单位名称", "机关名称"}  # a first cell that makes row 1 a header
+
+
+def roster_rows(path: Path) -> list[list[str]]:
+    """The rows of a roster CSV, cells stripped, header row and empty rows left out. UTF-8 or GB18030
+    (as Excel on a Chinese Windows saves CSV); a Chinese XxgkError when it cannot be read or is empty."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise XxgkError(f"无法读取单位名单（{exc.strerror}）", path=str(path)) from None
+        raw = read_input(Path(path))
+    except NotAReport as exc:
+        raise XxgkError(f"无法读取单位名单（{exc.message}）", path=display_path(path)) from None
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = raw.decode(encoding)
@@ -576,13 +580,18 @@ def read_roster(path: Path) -> list[tuple[str, str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise XxgkError("单位名单不是 UTF-8 或 GBK 编码的 CSV", path=str(path))
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and r[0].strip()]
-    if rows and normal_name(rows[0][0]) in {"name", "名称", "单位", "单位名称", "机关名称"}:
+        raise XxgkError("单位名单不是 UTF-8 或 GBK 编码的 CSV", path=display_path(path))
+    rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text)) if r and r[0].strip()]
+    if rows and normal_name(rows[0][0]) in ROSTER_HEADERS:
         rows = rows[1:]
     if not rows:
-        raise XxgkError("单位名单是空的", path=str(path))
-    return [(r[0].strip(), r[1].strip() if len(r) > 1 else "") for r in rows]
+        raise XxgkError("单位名单是空的", path=display_path(path))
+    return rows
+
+
+def read_roster(path: Path) -> list[tuple[str, str]]:
+    """(name, code) pairs from a CSV of `name[,code]`."""
+    return [(r[0], r[1] if len(r) > 1 else "") for r in roster_rows(path)]
 
 
 def _compare_roster(roster: list[tuple[str, str]], units: list[Unit]) -> tuple[list[str], list[str]]:
