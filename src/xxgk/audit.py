@@ -55,6 +55,7 @@ class Audited:
     agency: str = ""
     year: int | None = None
     document: dict | None = None  # the imported report (between the two passes; dropped afterwards)
+    marks: dict = field(default_factory=dict)  # what its table printed where no number is (see Report.marks)
     values: tuple = ()  # numeric facts in `consolidate.numeric_facts()` order (None where absent)
     problems: list[str] = field(default_factory=list)  # what the import could not read, in Chinese
     findings: list[Finding] = field(default_factory=list)
@@ -212,7 +213,7 @@ def read_one(path: str) -> Audited:
         item.sha256 = hashlib.sha256(read_input(Path(path))).hexdigest()
         report, problems = import_report(Path(path))
         facts = report.facts
-        item.document, item.problems = report.document, list(problems)
+        item.document, item.problems, item.marks = report.document, list(problems), dict(report.marks)
         item.agency = str(facts.get("agency") or "").strip()
         year = facts.get("year")
         item.year = year if isinstance(year, int) and not isinstance(year, bool) else None
@@ -227,15 +228,16 @@ def read_one(path: str) -> Audited:
     return item
 
 
-def validate_one(job: tuple[str, dict, str, dict | None]) -> tuple[list[Finding], str]:
+def validate_one(job: tuple[str, dict, dict, str, dict | None]) -> tuple[list[Finding], str]:
     """Validate one imported report, with last year's as prior when there is one. Returns the findings,
     or ([], reason) when validating failed (then the report is 无法读取 with that reason)."""
     from .report import from_document
     from .validate import validate
 
-    path, document, prior_path, prior_document = job
+    path, document, marks, prior_path, prior_document = job
     try:
         report = from_document(document, Path(path))
+        report.source, report.marks = "published", marks  # worded as published: 报告未说明, 无法核对, 此格为“/”
         prior = from_document(prior_document, Path(prior_path)) if prior_document is not None else None
         return validate(report, prior).findings, ""
     except (KeyboardInterrupt, SystemExit):
@@ -293,7 +295,7 @@ def audit(paths: list[Path], *, roster: Path | None = None, jobs: int = 1,
     work = []
     for r in readable:
         prior = priors.get(id(r))
-        work.append((r.path, r.document, prior.path if prior else "", prior.document if prior else None))
+        work.append((r.path, r.document, r.marks, prior.path if prior else "", prior.document if prior else None))
         r.prior = prior.path if prior else ""
     done[0] += len(reports) - len(readable)
     for r, (findings, failure) in zip(readable, _run(validate_one, work, jobs, step), strict=True):
