@@ -23,7 +23,7 @@ from xxgk.publish import docx_bytes, html_bytes  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-reports"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json"))
-PAGES = sorted(p.name for p in REAL.glob("*.html")) if REAL.exists() else []
+PAGES = sorted(p.name for p in REAL.iterdir() if p.suffix in (".html", ".pdf")) if REAL.exists() else []
 WRITERS = {"docx": docx_bytes, "html": html_bytes}
 
 
