@@ -437,6 +437,16 @@ def _tokens(blocks: list[tuple[str, object]]) -> list[Token]:
 
 
 # -- the file -------------------------------------------------------------
+def _pages(pdf, path: Path):
+    """The pages one by one; a page whose dictionary is damaged (no MediaBox, a bad object) is the
+    file's problem, named by its number, whether pdfplumber fails making it or reading it."""
+    for n in range(len(pdf.pages)):
+        try:
+            yield pdf.pages[n]
+        except Exception as exc:
+            raise NotAReport(f"PDF 第 {n + 1} 页无法读取：{_why(exc)}", path=str(path)) from None
+
+
 def pdf_tokens(data: bytes, path: Path) -> list[Token]:
     """The tokens of a text PDF. Refuses (NotAReport, exit 2) a damaged or encrypted file, a scan
     without a text layer, and files too long or too complex to be a report."""
@@ -457,7 +467,7 @@ def pdf_tokens(data: bytes, path: Path) -> list[Token]:
             pdf = pdfplumber.open(BytesIO(data))
         except Exception as exc:
             raise NotAReport(_why(exc), path=str(path)) from None
-        with pdf:
+        try:  # not `with pdf`: closing iterates the pages again, and on a damaged file that raises too
             try:
                 count = len(pdf.pages)
             except Exception as exc:
@@ -467,7 +477,7 @@ def pdf_tokens(data: bytes, path: Path) -> list[Token]:
             if count > MAX_PAGES:
                 raise NotAReport(f"PDF 有 {count} 页，超过 {MAX_PAGES} 页，不像一份年度报告，无法导入",
                                  path=str(path))
-            for n, page in enumerate(pdf.pages, start=1):
+            for n, page in enumerate(_pages(pdf, path), start=1):
                 if time.monotonic() - start > MAX_SECONDS:
                     raise NotAReport(f"PDF 读取超过 {int(MAX_SECONDS)} 秒仍未完成（文件过于复杂或已损坏），无法导入",
                                      path=str(path))
@@ -483,6 +493,11 @@ def pdf_tokens(data: bytes, path: Path) -> list[Token]:
                         page.close()
                     except Exception:  # pragma: no cover - releasing a cache
                         pass
+        finally:
+            try:
+                pdf.close()
+            except Exception:  # releasing caches of a damaged file: nothing left to read
+                pass
     except RecursionError:
         raise NotAReport("PDF 文件结构嵌套过深（已损坏或被构造），无法导入", path=str(path)) from None
     finally:
