@@ -83,6 +83,19 @@ def call_cli(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # the shared samples, beside the checkout
+
+
+def need_shared(path: Path) -> Path:
+    """A file or folder of the shared samples: the test is skipped where it is absent, and fails where CI
+    requires the samples (XXGK_REQUIRE_SHARED)."""
+    if not path.exists():
+        if os.environ.get("XXGK_REQUIRE_SHARED"):
+            pytest.fail(f"shared sample {path.name} missing under {path.parent}")
+        pytest.skip(f"shared sample {path.name} not present (expected under {path.parent})")
+    return path
+
+
 def example(name: str) -> dict:
     """A fresh copy of a bundled example document, e.g. example("lushan-2021")."""
     return json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))

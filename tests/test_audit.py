@@ -9,13 +9,12 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import re
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import example, run_cli, scaled, set_fact
+from conftest import example, need_shared, run_cli, scaled, set_fact
 
 import xxgk
 from xxgk import audit as audit_module
@@ -255,10 +254,7 @@ def test_discovery_skips_hidden_and_temporary_files(tmp_path):
 
 
 def test_shared_real_reports():
-    if not SHARED.is_dir():
-        if os.environ.get("XXGK_REQUIRE_SHARED"):
-            pytest.fail(f"shared real reports missing under {SHARED}")
-        pytest.skip(f"shared real reports not present (expected under {SHARED})")
+    need_shared(SHARED)
     proc = run_cli("audit", SHARED, "--format", "json", "-q")
     data = json.loads(proc.stdout)
     reports = by_name(data)
@@ -275,10 +271,7 @@ def test_shared_real_reports():
 def test_findings_are_those_of_import_then_validate():
     """The audit words published reports as published (报告未说明, 无法核对, 此格为空白), exactly as
     `xxgk import` followed by validation does: nothing of the import is lost between its two passes."""
-    if not SHARED.is_dir():
-        if os.environ.get("XXGK_REQUIRE_SHARED"):
-            pytest.fail(f"shared real reports missing under {SHARED}")
-        pytest.skip(f"shared real reports not present (expected under {SHARED})")
+    need_shared(SHARED)
     from xxgk.importer import import_report
 
     reports = by_name(json.loads(run_cli("audit", SHARED, "--format", "json", "-q", "--jobs", "2").stdout))

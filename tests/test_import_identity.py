@@ -4,26 +4,21 @@ without a PDF's page furniture, and the 信息处理费 figures that the text of
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-from conftest import example
+from conftest import SHARED, example, need_shared
 
 from xxgk.importer import fees_stated, import_report
 from xxgk.schema import load_schema
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_4a81d0f783bbd2ce.txt"
+SEED = SHARED / "seed" / "000_4a81d0f783bbd2ce.txt"
 SEED_TITLE = "\n富阳区鹿山街道2021年政府信息公开工作\n年度报告\n"
 
 
 def seed_text() -> str:
-    if not SEED.exists():
-        if os.environ.get("XXGK_REQUIRE_SHARED"):
-            pytest.fail(f"shared sample {SEED.name} missing")
-        pytest.skip(f"shared sample {SEED.name} not present")
-    text = SEED.read_text(encoding="utf-8")
+    text = need_shared(SEED).read_text(encoding="utf-8")
     assert text.startswith(SEED_TITLE)
     return text
 

@@ -5,13 +5,12 @@ files are refused with exit 2."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import example, run_cli, soffice
+from conftest import SHARED, example, need_shared, run_cli, soffice
 from test_htmlreport import CHROMIUM_FLAGS, chromium
 
 import xxgk
@@ -22,7 +21,6 @@ from xxgk.pdfsource import _Line, _Page, pdf_tokens
 from xxgk.schema import load_schema
 
 SCHEMA = load_schema()
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL = SHARED / "real-reports"
 HONGZE = REAL / "hongze-2024.pdf"
 PAGES = ("pingtan-2021", "shuyang-fgj-2023")
@@ -31,12 +29,7 @@ TABLES = ("proactive.", "applications.", "reviews.")
 TEXTS = ("overview", "problems", "other_matters")
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        if os.environ.get("XXGK_REQUIRE_SHARED"):  # CI has the shared folder beside the checkout
-            pytest.fail(f"shared sample {path.name} missing under {path.parent}")
-        pytest.skip(f"shared sample {path.name} not present (expected under {path.parent})")
-    return path
+need = need_shared
 
 
 def norm(text) -> str:

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import os
 
 import re
-from pathlib import Path
 
 import pytest
-from conftest import example
+from conftest import SHARED, example, need_shared
 
 import xxgk
 from xxgk import NotAReport
 from xxgk.importer import import_report
 from xxgk.schema import load_schema
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 SEED = SHARED / "seed" / "000_4a81d0f783bbd2ce.txt"
 PINGTAN = SHARED / "real-reports" / "pingtan-2021.html"
 SHUYANG = SHARED / "real-reports" / "shuyang-fgj-2023.html"
 ORG_COLUMNS = ("commercial", "research", "nonprofit", "legal_services", "other_orgs")
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        if os.environ.get("XXGK_REQUIRE_SHARED"):  # CI has the shared folder beside the checkout
-            pytest.fail(f"shared sample {path.name} missing under {path.parent}")
-        pytest.skip(f"shared sample {path.name} not present (expected under {path.parent})")
-    return path
+need = need_shared
 
 
 def norm(text: str) -> str:
