@@ -354,7 +354,7 @@ def read_roster(path: Path) -> Roster:
     上级 is empty is a body at the top (a parent itself, or a body checked on its own)."""
     from .consolidate import roster_rows
 
-    rows = roster_rows(Path(path))
+    rows = roster_rows(Path(path), second="parent")
     units = [(r[0], r[1] if len(r) > 1 else "") for r in rows]
     for name, parent in units:
         if normal_name(name) == normal_name(parent):

@@ -23,7 +23,79 @@ from .text import display_path
 from .validate import validate
 
 
+# argparse's own texts in Chinese. argparse looks each up at the moment it is used, through its module
+# global `_` (gettext); `_Parser` swaps in `_chinese` only while it builds, parses or formats, so other
+# users of argparse in the same process (pytest, say) are left alone. A text not in the table stays
+# as argparse (or a gettext catalogue) gives it. The same msgids in Python 3.11, 3.12 and 3.13.
+_ARGPARSE_ZH = {
+    "usage: ": "用法：",
+    "positional arguments": "位置参数",
+    "options": "选项",
+    "optional arguments": "选项",
+    "show this help message and exit": "显示本帮助并退出",
+    "show program's version number and exit": "显示版本号并退出",
+    "the following arguments are required: %s": "缺少必需的参数：%s",
+    "invalid choice: %(value)r (choose from %(choices)s)": "无效的选择：%(value)r（可选：%(choices)s）",
+    "unrecognized arguments: %s": "无法识别的参数：%s",
+    "argument %(argument_name)s: %(message)s": "参数 %(argument_name)s：%(message)s",
+    "expected one argument": "需要一个值",
+    "expected at most one argument": "最多需要一个值",
+    "expected at least one argument": "至少需要一个值",
+    "invalid %(type)s value: %(value)r": "无效的 %(type)s 值：%(value)r",
+    "ambiguous option: %(option)s could match %(matches)s": "选项 %(option)s 有歧义，可能是：%(matches)s",
+    "not allowed with argument %s": "不能与参数 %s 同时使用",
+    "ignored explicit argument %r": "多余的参数值 %r",
+    "one of the arguments %s is required": "参数 %s 中必须给出一个",
+    "unexpected option string: %s": "意外的选项：%s",
+    "%(prog)s: error: %(message)s\n": "%(prog)s：参数有误：%(message)s\n",
+}
+
+
+def _chinese(text: str) -> str:
+    return _ARGPARSE_ZH.get(text) or _ARGPARSE_GETTEXT(text)
+
+
+_ARGPARSE_GETTEXT = argparse._  # type: ignore[attr-defined]
+
+
+class _Chinese:
+    """While active, argparse's texts come from `_ARGPARSE_ZH` (re-entrant)."""
+
+    def __enter__(self):
+        self.saved = argparse._  # type: ignore[attr-defined]
+        argparse._ = _chinese  # type: ignore[attr-defined]
+
+    def __exit__(self, *exc):
+        argparse._ = self.saved  # type: ignore[attr-defined]
+
+
 class _Parser(argparse.ArgumentParser):
+    """argparse in Chinese; help keeps the line breaks of the examples in its epilog."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        with _Chinese():
+            super().__init__(*args, **kwargs)
+
+    def parse_args(self, *args, **kwargs):  # "unrecognized arguments" is raised here, after parse_known_args
+        with _Chinese():
+            return super().parse_args(*args, **kwargs)
+
+    def parse_known_args(self, *args, **kwargs):
+        with _Chinese():
+            return super().parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        with _Chinese():
+            return super().format_usage()
+
+    def format_help(self) -> str:
+        with _Chinese():
+            text = super().format_help()
+        for heading in ("位置参数", "选项"):  # argparse puts an ASCII colon after a section's title
+            text = text.replace(f"\n{heading}:\n", f"\n{heading}：\n")
+        return text
+
     def error(self, message: str) -> None:  # argparse's own messages, but exit 2 with our prefix
         self.print_usage(sys.stderr)
         print(f"xxgk：参数有误：{message}", file=sys.stderr)
@@ -32,7 +104,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="xxgk", description="政府信息公开工作年度报告（2021 格式）：模板、填报校验与汇总。")
-    p.add_argument("--version", action="version", version=f"xxgk {__version__}")
+    p.add_argument("--version", action="version", version=f"xxgk {__version__}", help="显示版本号并退出")
     sub = p.add_subparsers(dest="command", metavar="命令", parser_class=_Parser)
     sub.required = True
 
@@ -41,14 +113,17 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("template", help="生成空白模板")
     t.add_argument("-o", "--output", required=True, help="输出的 .xlsx 文件")
+    t.add_argument("--force", action="store_true", help="覆盖已存在的、内容不同的输出文件")
 
     f = sub.add_parser("fill", help="把 JSON 报告文档填入模板")
     f.add_argument("document", help="报告文档（.json）")
     f.add_argument("-o", "--output", required=True, help="输出的 .xlsx 文件")
+    f.add_argument("--force", action="store_true", help="覆盖已存在的、内容不同的输出文件")
 
     e = sub.add_parser("export", help="把填好的工作簿导出为 JSON 报告文档")
     e.add_argument("workbook", help="填好的模板（.xlsx）")
     e.add_argument("-o", "--output", help="输出的 .json 文件（默认打印到屏幕）")
+    e.add_argument("--force", action="store_true", help="覆盖已存在的、内容不同的输出文件")
 
     v = sub.add_parser("validate", help="校验一个或多个报告（.xlsx 或 .json）")
     v.add_argument("files", nargs="+", metavar="FILE", help="报告文件")
@@ -59,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="汇总工作簿（.xlsx）；同时写出同名的 .manifest.json")
     c.add_argument("--roster", help="单位名单 CSV（名称[,代码]），用来列出缺报和名单外的单位")
     c.add_argument("--agency", help="汇总报告的机关名称")
+    c.add_argument("--year", type=int, help="只汇总这一年度的报告（文件夹中有多个年度时）；其他年度的文件不是本次汇总的输入，"
+                                           "只报告跳过了几个，不影响汇总是否完整")
     c.add_argument("--allow-invalid", action="store_true", help="有错误的文件不计入，仍用其余文件生成汇总（并注明不完整）")
     c.add_argument("--html", help="另写一份汇总网页（单个文件，离线可看）")
     c.add_argument("--jobs", type=int, default=None, help="同时读取的进程数（默认为 CPU 核数）")
@@ -72,8 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     t2.add_argument("--force", action="store_true", help="覆盖输出文件夹中内容不同的同名文件（如已交回的报告）")
 
     fz = sub.add_parser("finalize", help="定稿：生成带校验印记、全部锁定的报送文件")
-    fz.add_argument("report", help="报告（.xlsx 或 .json）")
+    fz.add_argument("report", nargs="+", help="报告（.xlsx 或 .json）")
     fz.add_argument("-o", "--output", help="输出文件夹（默认与报告同一文件夹）")
+    fz.add_argument("--force", action="store_true", help="覆盖已存在的、内容不同的输出文件")
 
     vf = sub.add_parser("verify", help="核验报送文件：是否定稿、定稿后是否被修改、是否通过校验")
     vf.add_argument("files", nargs="+", metavar="FILE")
@@ -81,11 +159,13 @@ def _parser() -> argparse.ArgumentParser:
     pb = sub.add_parser("publish", help="生成对外公开的年度报告（Word 或网页）")
     pb.add_argument("report", help="报告（.xlsx 或 .json）")
     pb.add_argument("-o", "--output", required=True, help="输出文件（.docx 或 .html）")
-    pb.add_argument("--format", choices=("docx", "html"), help="输出格式（默认按输出文件扩展名）")
+    pb.add_argument("--force", action="store_true", help="覆盖已存在的、内容不同的输出文件")
+    pb.add_argument("--format", choices=("docx", "html", "pdf"), help="输出格式（默认按输出文件扩展名）")
 
     im = sub.add_parser("import", help="读入已发布的报告（.docx、纯文本或网页），转为报告文档或工作簿")
     im.add_argument("source", help="已发布的报告（.docx、.txt、.html）")
     im.add_argument("-o", "--output", required=True, help="输出的 .json 或 .xlsx")
+    im.add_argument("--force", action="store_true", help="覆盖已存在的、内容不同的输出文件")
 
     au = sub.add_parser("audit", help="抽查已发布的报告：逐份读入、校验，同一机关相邻年度跨年核对，可按名单核对上级合计")
     au.add_argument("inputs", nargs="+", metavar="FOLDER", help="已发布的报告或文件夹（递归查找 .pdf、.docx、.html、.htm、.txt）")
@@ -101,13 +181,49 @@ def _parser() -> argparse.ArgumentParser:
     ab = a_sub.add_parser("build", help="由 addin/ 中的源文件重新生成加载项 xxgk.xlam")
     ab.add_argument("-o", "--output", help="输出文件（默认 addin/xxgk.xlam）")
     a_sub.add_parser("path", help="显示已安装的加载项文件 xxgk.xlam 在哪里（安装到 Excel 时要选它）")
+    p.epilog = _examples(["xxgk demo", "xxgk validate 报告.xlsx", "xxgk 命令 -h     （某个命令的说明和示例）"])
+    for name, lines in _EXAMPLES.items():
+        if name in sub.choices:
+            sub.choices[name].epilog = _examples(lines)
     return p
+
+
+def _examples(lines: list[str]) -> str:
+    return "示例：\n" + "\n".join(f"  {line}" for line in lines)
+
+
+# the examples at the end of each command's help: real runs, with the demo's files where they fit
+_EXAMPLES = {
+    "demo": ["xxgk demo", "xxgk demo -o 演示文件夹"],
+    "template": ["xxgk template -o 空白模板.xlsx", "xxgk template -o 2024年空白模板.xlsx"],
+    "fill": ["xxgk fill 报告.json -o 报告.xlsx", "xxgk fill xxgk-demo/lushan-2021.json -o 鹿山街道2021.xlsx"],
+    "export": ["xxgk export 报告.xlsx -o 报告.json", "xxgk export 报告.xlsx     （打印到屏幕）"],
+    "validate": ["xxgk validate 报告.xlsx", "xxgk validate 报告.xlsx --prior 上年报告.xlsx",
+                 "xxgk validate --format json 收到的文件/鹿山街道.xlsx"],
+    "consolidate": ["xxgk consolidate 收到的文件/ -o 区汇总.xlsx --agency 某某区人民政府",
+                    "xxgk consolidate 收到的文件/ -o 区汇总.xlsx --roster 单位名单.csv --html 汇总报告.html",
+                    "xxgk consolidate xxgk-demo/ --year 2021 -o 2021汇总.xlsx"],
+    "distribute": ["xxgk distribute --roster 单位名单.csv --year 2024 -o 2024年模板/",
+                   "xxgk distribute --roster 单位名单.csv --year 2024 -o 2024年模板/ --prior-dir 2023年定稿/",
+                   "（单位名单：CSV，如 序号,单位名称,统一社会信用代码，表头可有可无）"],
+    "finalize": ["xxgk finalize 报告.xlsx", "xxgk finalize 报告.xlsx -o 报送文件夹"],
+    "verify": ["xxgk verify 2024年某某街道政府信息公开工作年度报告.xlsx", "xxgk verify 区汇总.xlsx"],
+    "publish": ["xxgk publish 报告.xlsx -o 年度报告.docx", "xxgk publish 报告.xlsx -o 年度报告.html"],
+    "import": ["xxgk import 上年报告.docx -o 上年报告.xlsx", "xxgk import 已发布的报告.html -o 报告.json"],
+    "audit": ["xxgk audit 年报/", "xxgk audit 年报/ --roster 名单.csv --html 抽查结果.html",
+              "xxgk audit 年报/ --format json -q"],
+    "addin": ["xxgk addin path", "xxgk addin build"],
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:  # bare `xxgk`: the way to ask what it can do, so the help, and no error
+        _parser().print_help()
+        return 0
     args = _parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
@@ -134,19 +250,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _template(args) -> int:
     from .template import build
 
-    path = write_atomic(args.output, build())
+    from .paths import check_suffix, prepare_output
+
+    check_suffix(args.output, (".xlsx",), "template")
+    data = build()
+    prepare_output(args.output, data, force=args.force, previous=_blank_template)
+    path = write_atomic(args.output, data)
     print(f"已生成空白模板：{path}")
     return 0
+
+
+def _blank_template(path: Path) -> bool:
+    """A blank template an earlier `template` wrote: our template, holding the same facts as a blank one (none filled)."""
+    from .report import load as load_report
+    from .template import build
+
+    blank = load_report(Path("blank.xlsx"), build())
+    return path.suffix.lower() == ".xlsx" and load_report(path).facts == blank.facts
 
 
 def _fill(args) -> int:
     from .template import fill
 
+    from .paths import check_suffix, one_input, prepare_output
+
+    args.document = one_input(args.document)
+    check_suffix(args.output, (".xlsx",), "fill", inputs=(args.document,))
     report = load(args.document)
     if report.path and report.path.suffix.lower() != ".json":
         raise XxgkError("fill 的输入应为 JSON 报告文档（工作簿请直接校验或导出）", path=args.document)
     data = fill(report)
     result = validate(report)
+    prepare_output(args.output, data, force=args.force)
     path = write_atomic(args.output, data, inputs=(Path(args.document),))
     print(f"已填入模板：{display_path(path)}")
     if result.findings:
@@ -156,9 +291,15 @@ def _fill(args) -> int:
 
 
 def _export(args) -> int:
+    from .paths import check_suffix, one_input, prepare_output
+
+    args.workbook = one_input(args.workbook)
+    if args.output:
+        check_suffix(args.output, (".json",), "export", inputs=(args.workbook,))
     report = load(args.workbook)
     text = report.to_json()
     if args.output:
+        prepare_output(args.output, text.encode("utf-8"), force=args.force)
         path = write_atomic(args.output, text.encode("utf-8"), inputs=(Path(args.workbook),))
         print(f"已导出：{display_path(path)}", file=sys.stderr)
     else:
@@ -170,7 +311,10 @@ def _export(args) -> int:
 
 
 def _validate(args) -> int:
-    prior = load(args.prior) if args.prior else None
+    from .paths import input_files, one_input
+
+    args.files = [str(p) for p in input_files(args.files)]
+    prior = load(one_input(args.prior)) if args.prior else None
     outcomes: list[tuple[str, Result | None, str | None]] = []
     show_progress = len(args.files) > 1 and sys.stderr.isatty()
     for i, name in enumerate(args.files, 1):
@@ -227,7 +371,14 @@ def _consolidate(args) -> int:
     if jobs < 1:
         raise XxgkError("--jobs 至少为 1")
     result = consolidate(paths, agency=args.agency, roster=Path(args.roster) if args.roster else None,
-                         allow_invalid=args.allow_invalid, jobs=jobs, progress=None if args.quiet else progress_bar())
+                         allow_invalid=args.allow_invalid, jobs=jobs, progress=None if args.quiet else progress_bar(),
+                         year=args.year)
+    if result.other_years:
+        skipped = "、".join(f"{y} 年 {len(v)} 个" for y, v in sorted(result.other_years.items()))
+        print(f"按 --year {args.year} 只汇总 {args.year} 年的报告：跳过其他年度的文件 "
+              f"{sum(map(len, result.other_years.values()))} 个（{skipped}），它们不是本次汇总的输入")
+    if result.blank:
+        print(f"按 --year {args.year} 跳过未填写的空白模板 {len(result.blank)} 个：{'、'.join(display_path(p) for p in result.blank)}")
     for unit in result.excluded:
         print(f"【{STATUS_LABEL[unit.status]}】{display_path(unit.path)}：{unit.reason}")
         if unit.status == INVALID:
@@ -258,7 +409,8 @@ def _consolidate(args) -> int:
     outputs.write(run_id(result), workbook_bytes(result), manifest_bytes(result, outputs.listing()), page,
                   inputs=tuple(paths), say=lambda line: print(f"注意：{line}"))
     used = len(result.used)
-    print(f"已汇总 {used} 个单位（{result.year} 年）：{output}")
+    print(f"已汇总 {used} 个单位（{result.year} 年）：{output}" if result.year is not None else
+          f"已汇总 {used} 个单位：{output}")
     if not result.complete:
         print(f"注意：{len(result.excluded)} 个文件未计入，汇总不完整（已在工作簿“清单”中注明）")
         return 5
@@ -277,26 +429,39 @@ def _excluded_text(result) -> str:
 
 def _finalize(args) -> int:
     from .finalize import NotFinalisable, finalize
+    from .paths import input_files
 
-    try:
-        path, result = finalize(args.report, args.output)
-    except NotFinalisable as exc:
-        print(f"【不能定稿】{display_path(args.report)}：{exc.message}")
-        print_findings(exc.result, indent="  ")
-        return 1
-    print(f"已定稿：{display_path(path)}")
-    if result.warnings:
-        print(f"有 {len(result.warnings)} 处警告（不影响定稿，请核实）：")
-        print_findings(result, indent="  ")
-    return 0
+    reports = input_files(args.report)
+    code = 0
+    for report in reports:
+        try:
+            path, result = finalize(report, args.output, force=args.force)
+        except NotFinalisable as exc:
+            print(f"【不能定稿】{display_path(report)}：{exc.message}")
+            print_findings(exc.result, indent="  ")
+            code = max(code, 1)
+            continue
+        except NotAReport as exc:
+            if len(reports) == 1:
+                raise
+            print(f"【无法读取】{display_path(report)}：{exc.message}")
+            code = 2
+            continue
+        print(f"已定稿：{display_path(path)}")
+        if result.warnings:
+            print(f"有 {len(result.warnings)} 处警告（不影响定稿，请核实）：")
+            print_findings(result, indent="  ")
+    return code
 
 
 def _verify(args) -> int:
     from .finalize import verify
     from .schema import load_schema
 
+    from .paths import input_files
+
     code = 0
-    for name in args.files:
+    for name in input_files(args.files):
         try:
             verdict = verify(name)
         except NotAReport as exc:
@@ -306,13 +471,17 @@ def _verify(args) -> int:
         if not verdict.finalized:
             state = "未定稿"
         elif verdict.unchanged:
-            state = f"已定稿（{verdict.stamp.get('finalized', '')}，{verdict.stamp.get('tool', '')}，规则 {verdict.stamp.get('ruleset', '')}），定稿后未被修改"
+            stamp = verdict.stamp
+            parts = [_beijing_time(stamp.get("finalized")), stamp.get("tool"),
+                     f"规则 {stamp['ruleset']}" if stamp.get("ruleset") else None]
+            shown = "，".join(str(x) for x in parts if x)
+            state = f"已定稿（{shown}），定稿后未被修改" if shown else "已定稿，定稿后未被修改"
         else:
             state = "定稿后被修改"
         print(f"【{'通过' if verdict.ok else '注意'}】{display_path(name)}：{state}；{verdict.result.summary()}")
         schema = load_schema()
         for fact_id, before, now in verdict.changes[:30]:
-            print(f"    {schema.describe(fact_id)}：定稿时 {before!r}，现在 {now!r}")
+            print(f"    {schema.describe(fact_id)}：定稿时 {_value(before)}，现在 {_value(now)}")
         if verdict.finalized and not verdict.unchanged and not verdict.changes:
             print("    （无法判断改了哪些内容）")
         if verdict.run_id:
@@ -324,23 +493,69 @@ def _verify(args) -> int:
     return code
 
 
+def _value(value) -> str:
+    """A fact's value as a person reads it: text quoted, an empty cell as （空）, never Python's None."""
+    if value is None or value == "":
+        return "（空）"
+    return f"「{value}」" if isinstance(value, str) else str(value)
+
+
+def _beijing_time(stamp) -> str | None:
+    """The stamp's time (stored in UTC, as `2024-03-01T02:00:00Z`) shown in Beijing time, for people;
+    a value that is not such a time is shown as it is, a missing one not at all."""
+    import datetime as dt
+
+    if not stamp:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return str(stamp)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("北京时间 %Y-%m-%d %H:%M:%S")
+
+
 def _publish(args) -> int:
+    from .paths import check_suffix, one_input, prepare_output
     from .publish import docx_bytes, html_bytes
 
-    fmt = args.format or ("html" if args.output.lower().endswith((".html", ".htm")) else "docx")
+    args.report = one_input(args.report)
+    check_suffix(args.output, (".docx", ".html", ".htm", ".pdf"), "publish", inputs=(args.report,))
+    suffix = Path(args.output).suffix.lower()
+    fmt = {".htm": "html", ".html": "html", ".pdf": "pdf"}.get(suffix, "docx")
+    if args.format and args.format != fmt:
+        raise XxgkError(f"--format {args.format} 与输出文件的扩展名 {suffix} 不符", path=args.output)
+    office = None
+    if fmt == "pdf":
+        from .pdfout import find_soffice
+
+        office = find_soffice()  # before any work: without LibreOffice, say so at once
     report = load(args.report)
     result = validate(report)
     if not result.valid:
         print(f"注意：报告{result.summary()}，发布前请改正（xxgk validate 列出全部问题）", file=sys.stderr)
-    data = html_bytes(report) if fmt == "html" else docx_bytes(report)
+    if fmt == "html":
+        data = html_bytes(report)
+    elif fmt == "pdf":
+        from .pdfout import docx_to_pdf
+
+        data = docx_to_pdf(docx_bytes(report), office)
+    else:
+        data = docx_bytes(report)
+    # a PDF carries its creation time: replacing an existing one always needs --force
+    prepare_output(args.output, data, force=args.force)
     path = write_atomic(args.output, data, inputs=(Path(args.report),))
-    print(f"已生成{'网页' if fmt == 'html' else ' Word 文档'}：{display_path(path)}")
+    print(f"已生成{ {'html': '网页', 'pdf': ' PDF 文件', 'docx': ' Word 文档'}[fmt] }：{display_path(path)}")
     return 0
 
 
 def _import(args) -> int:
     from .importer import import_report
+    from .paths import check_suffix, one_input, prepare_output
 
+    args.source = one_input(args.source)
+    check_suffix(args.output, (".json", ".xlsx"), "import", inputs=(args.source,))
     report, problems = import_report(Path(args.source))
     for line in problems:
         print(f"读取问题：{line}", file=sys.stderr)
@@ -352,6 +567,7 @@ def _import(args) -> int:
         data = report.to_json().encode("utf-8")
     else:
         raise XxgkError("输出应为 .json 或 .xlsx 文件", path=args.output)
+    prepare_output(args.output, data, force=args.force)
     path = write_atomic(args.output, data, inputs=(Path(args.source),))
     result = validate(report)
     missing = "、".join(w for w, v in (("机关名称", report.agency), ("年度", report.year)) if not v)

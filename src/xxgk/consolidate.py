@@ -90,6 +90,10 @@ class Consolidation:
     unknown: list[str] = field(default_factory=list)  # files whose unit is not on the roster
     allow_invalid: bool = False
     warnings: list[str] = field(default_factory=list)  # e.g. two files with the same figures: people must look
+    # with consolidate(year=…): files of other years found among the inputs, {year: files}; they are not
+    # inputs of this total (not in `units`), so they do not make it incomplete
+    other_years: dict[int, list[str]] = field(default_factory=dict)
+    blank: list[str] = field(default_factory=list)  # with year=…: unfilled templates (no year, no agency), left out
 
     @property
     def used(self) -> list[Unit]:
@@ -400,8 +404,13 @@ def _shown(value: float) -> str:
 
 def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | None = None,
                 allow_invalid: bool = False, jobs: int = 1,
-                progress: Callable[[int, int], None] | None = None) -> Consolidation:
-    """Read, validate and sum the inputs; decide which may be used (see module doc)."""
+                progress: Callable[[int, int], None] | None = None, year: int | None = None) -> Consolidation:
+    """Read, validate and sum the inputs; decide which may be used (see module doc).
+
+    `year` picks one year from inputs of several: a readable report of another year is then not an
+    input of this total at all (listed in `other_years`, not in `units`, so the total stays complete);
+    a file whose year cannot be read stays an input, refused, since it may be of that year, except an
+    unfilled template (neither year nor agency filled), which is left out too (listed in `blank`)."""
     if not paths:
         raise XxgkError("没有找到任何 .xlsx 或 .json 报告文件")
     names = [str(p) for p in paths]
@@ -420,11 +429,28 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
             units.append(check(name))
             if progress:
                 progress(i, len(names))
-    year = _common_year(units)
+    other_years: dict[int, list[str]] = {}
+    blank: list[str] = []
+    if year is not None:
+        kept = []
+        for unit in units:
+            if unit.status in (VALID, INVALID) and isinstance(unit.year, int) and unit.year != year:
+                other_years.setdefault(unit.year, []).append(unit.path)
+            elif unit.status in (VALID, INVALID) and unit.year is None and not unit.agency and not unit.sources:
+                blank.append(unit.path)
+            else:
+                kept.append(unit)
+        if not any(u.status in (VALID, INVALID) and u.year == year for u in kept):
+            found = "、".join(f"{y} 年 {len(v)} 个" for y, v in sorted(other_years.items())) or "没有可读的报告"
+            raise XxgkError(f"输入中没有 {year} 年的报告（{found}）")
+        units = kept
+    else:
+        year = _common_year(units)
     warnings = _refuse_duplicates_and_other_years(units, year)
     used = [u for u in units if u.used]
     totals = _sum(used, year, agency or f"汇总（{len(used)} 个单位）")
-    result = Consolidation(units, year, totals["agency"], totals, allow_invalid=allow_invalid, warnings=warnings)
+    result = Consolidation(units, year, totals["agency"], totals, allow_invalid=allow_invalid, warnings=warnings,
+                           other_years=other_years, blank=blank)
     if roster is not None:
         result.missing, result.unknown = _compare_roster(read_roster(roster), units)
     return result
@@ -450,7 +476,8 @@ def _refuse_duplicates_and_other_years(units: list[Unit], year: Any) -> list[str
         if unit.status not in (VALID, INVALID):
             continue
         if unit.year != year:
-            unit.status, unit.reason = OTHER_YEAR, f"年度为 {unit.year}，其他文件为 {year}"
+            shown = "未填年度" if unit.year is None else f"年度为 {unit.year}"
+            unit.status, unit.reason = OTHER_YEAR, shown + (f"，其他文件为 {year} 年" if year is not None else "")
             continue
         first = seen_hash.get(unit.sha256)
         if first:
@@ -563,12 +590,50 @@ def _sum(units: list[Unit], year: Any, agency: str) -> dict[str, Any]:
 # -- the roster --------------------------------------------------------------------------------------
 
 
-ROSTER_HEADERS = {"name", "名称", "单位", "单位名称", "机关名称"}  # a first cell that makes row 1 a header
+# Header words, compared after normal_name. A row with any of them in any cell is the header row.
+ROSTER_NAME_HEADERS = {"name", "名称", "单位", "单位名称", "机关名称", "机关", "部门", "部门名称", "单位全称"}
+ROSTER_CODE_HEADERS = {"code", "代码", "机关代码", "单位代码", "统一社会信用代码", "社会信用代码", "信用代码"}
+ROSTER_CREDIT_HEADERS = {"统一社会信用代码", "社会信用代码", "信用代码"}  # a column held to GB 32100-2015
+ROSTER_PARENT_HEADERS = {"parent", "上级", "上级单位", "上级机关", "主管单位", "主管部门"}
+ROSTER_NUMBER_HEADERS = {"序号", "编号", "no", "no.", "#", "序"}
+ROSTER_HEADERS = ROSTER_NAME_HEADERS | ROSTER_CODE_HEADERS | ROSTER_PARENT_HEADERS | ROSTER_NUMBER_HEADERS
+
+# 统一社会信用代码 (GB 32100-2015): 18 characters from 31 (no I, O, S, V, Z); the last is a check character
+CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
-def roster_rows(path: Path) -> list[list[str]]:
-    """The rows of a roster CSV, cells stripped, header row and empty rows left out. UTF-8 or GB18030
-    (as Excel on a Chinese Windows saves CSV); a Chinese XxgkError when it cannot be read or is empty."""
+def credit_code_problem(code: str) -> str | None:
+    """Why `code` is not a well-formed 统一社会信用代码 (in Chinese), or None when it is."""
+    if len(code) != 18:
+        return f"应为 18 个字符，实际为 {len(code)} 个"
+    bad = sorted({ch for ch in code if ch not in CREDIT_CODE_ALPHABET})
+    if bad:
+        return f"含有不允许的字符「{''.join(bad)}」（只能是数字和除 I、O、S、V、Z 以外的大写字母）"
+    total = sum(CREDIT_CODE_ALPHABET.index(ch) * w for ch, w in zip(code, _CREDIT_CODE_WEIGHTS))
+    check = CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
+    if code[17] != check:
+        return f"校验码不符（按前 17 位，最后一位应为 {check}）"
+    return None
+
+
+def _numbering(cells: list[str]) -> bool:
+    """A column of row numbers 1, 2, 3… (exactly: a column of codes that happen to be digits is kept)."""
+    return bool(cells) and all(c.isascii() and c.isdigit() for c in cells) and [int(c) for c in cells] == list(
+        range(1, len(cells) + 1))
+
+
+def roster_rows(path: Path, second: str = "code") -> list[list[str]]:
+    """The rows of a roster CSV as [name, second, …], cells stripped, header row and empty rows left
+    out. UTF-8 or GB18030 (as Excel on a Chinese Windows saves CSV); a Chinese XxgkError when it cannot
+    be read or is empty.
+
+    The usual layout `序号,单位名称,统一社会信用代码` works as well as `名称[,代码]`: a row with a known
+    header word in any cell is the header, and then the name column and the `second` column ("code"
+    for 机关代码/统一社会信用代码, "parent" for 上级) are found by their titles; a numbering column (titled
+    序号, or without a header a column of 1, 2, 3…) is left out. Codes in a column titled
+    统一社会信用代码 are checked (18 characters, alphabet, check character); a malformed one is refused
+    with its line in the file named."""
     try:
         raw = read_input(Path(path))
     except NotAReport as exc:
@@ -581,9 +646,51 @@ def roster_rows(path: Path) -> list[list[str]]:
             continue
     else:
         raise XxgkError("单位名单不是 UTF-8 或 GBK 编码的 CSV", path=display_path(path))
-    rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text)) if r and r[0].strip()]
-    if rows and normal_name(rows[0][0]) in ROSTER_HEADERS:
-        rows = rows[1:]
+    reader = csv.reader(io.StringIO(text))
+    lines: list[tuple[int, list[str]]] = []  # (line in the file, cells)
+    for r in reader:
+        cells = [c.strip() for c in r]
+        if any(cells):
+            lines.append((reader.line_num, cells))
+    header: list[str] | None = None
+    if lines and any(normal_name(c) in ROSTER_HEADERS for c in lines[0][1]):
+        header = [normal_name(c) for c in lines[0][1]]
+        lines = lines[1:]
+    width = max((len(cells) for _, cells in lines), default=0)
+    columns = [[cells[i] if i < len(cells) else "" for _, cells in lines] for i in range(width)]
+    titles = (header or []) + [""] * max(0, width - len(header or []))
+
+    def titled(words: set[str]) -> int | None:
+        return next((i for i, t in enumerate(titles) if t in words), None)
+
+    numbering = {i for i, t in enumerate(titles) if t in ROSTER_NUMBER_HEADERS}
+    if header is None and width > 1:
+        numbering = {i for i in range(width) if _numbering(columns[i])}
+        if len(numbering) == width:
+            numbering = set()
+    name_col = titled(ROSTER_NAME_HEADERS) if header else None
+    if name_col is None:
+        name_col = next((i for i in range(width) if i not in numbering), 0)
+    second_words = ROSTER_PARENT_HEADERS if second == "parent" else ROSTER_CODE_HEADERS
+    second_col = titled(second_words) if header else None
+    if second_col is None:
+        others = ROSTER_HEADERS - ROSTER_NAME_HEADERS
+        second_col = next((i for i in range(width) if i != name_col and i not in numbering
+                           and (titles[i] not in others)), None)
+    order = [name_col] + ([second_col] if second_col is not None else [])
+    order += [i for i in range(width) if i not in order and i not in numbering]
+    credit = second_col is not None and titles[second_col] in ROSTER_CREDIT_HEADERS
+    rows = []
+    for line, cells in lines:
+        row = [cells[i] if i < len(cells) else "" for i in order]
+        if not row or not row[0]:
+            continue
+        if credit and len(row) > 1 and row[1]:
+            problem = credit_code_problem(row[1])
+            if problem:
+                raise XxgkError(f"单位名单第 {line} 行「{row[0]}」的统一社会信用代码「{row[1]}」{problem}，"
+                                "请改正后再运行", path=display_path(path))
+        rows.append(row)
     if not rows:
         raise XxgkError("单位名单是空的", path=display_path(path))
     return rows
@@ -640,6 +747,10 @@ def _manifest_content(result: Consolidation) -> dict:
         ],
         "roster": {"missing": result.missing, "unknown": result.unknown},
         "warnings": result.warnings,
+        # only when --year left files out: earlier manifests (and their run ids) stay as they were
+        **({"other_years": {str(y): [display_path(p) for p in v] for y, v in sorted(result.other_years.items())}}
+           if result.other_years else {}),
+        **({"blank_templates": [display_path(p) for p in result.blank]} if result.blank else {}),
     }
 
 

@@ -54,8 +54,12 @@ class NotFinalisable(XxgkError):
         self.result = result
 
 
-def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.datetime | None = None) -> tuple[Path, Result]:
-    """Write the stamped submission copy of a valid report; NotFinalisable (with the findings) if it has errors."""
+def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.datetime | None = None,
+             *, force: bool = True) -> tuple[Path, Result]:
+    """Write the stamped submission copy of a valid report; NotFinalisable (with the findings) if it has errors.
+
+    A missing output folder is created. Without `force`, an existing file of the submission's name is
+    replaced only when it is a submission copy unchanged since it was finalised (an earlier run's output)."""
     from openpyxl.packaging.custom import StringProperty
 
     from .consolidate import TOTAL_MARK, total_sheets
@@ -85,13 +89,21 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
         wb.custom_doc_props.append(StringProperty(name=PROPERTY.format(key), value=value))
     wb[META_SHEET].append([FACTS_KEY, canonical(report)])
     wb.properties.title = f"{report.year}年{report.agency}政府信息公开工作年度报告"
+    from .paths import prepare_output
+
     folder = Path(out_dir) if out_dir else Path(path).parent
-    if not folder.is_dir():
-        raise XxgkError("输出文件夹不存在", path=str(folder))
     target = folder / submission_name(report)
     sheets = {title: sheet_xml(rows, frozen=(6, 2) if title == DETAIL_SHEET else (0, 0)) for title, rows in carried.items()}
-    write_atomic(target, reproducible_bytes(wb, cached_sums(values), sheets), inputs=(Path(path),))
+    data = reproducible_bytes(wb, cached_sums(values), sheets)
+    prepare_output(target, data, force=force, previous=_unchanged_submission, inputs=(Path(path),))
+    write_atomic(target, data, inputs=(Path(path),))
     return target, result
+
+
+def _unchanged_submission(path: Path) -> bool:
+    """An earlier `finalize` output, not edited since: finalised and unchanged."""
+    verdict = verify(path)
+    return verdict.finalized and verdict.unchanged
 
 
 @dataclass

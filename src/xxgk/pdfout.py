@@ -1,0 +1,51 @@
+"""A PDF of the published report: the Word document converted by LibreOffice (headless), when installed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .errors import XxgkError
+
+TIMEOUT = 300  # seconds for one conversion
+
+_WINDOWS_PLACES = (r"C:\Program Files\LibreOffice\program\soffice.exe",
+                   r"C:\Program Files (x86)\LibreOffice\program\soffice.exe")
+
+
+def find_soffice() -> str:
+    """The LibreOffice program, or an error (exit 2) saying how to get a PDF without it."""
+    found = os.environ.get("XXGK_SOFFICE") or shutil.which("soffice") or shutil.which("libreoffice")
+    if not found and os.name == "nt":
+        found = next((p for p in _WINDOWS_PLACES if os.path.isfile(p)), None)
+    if not found:
+        raise XxgkError("生成 PDF 需要安装 LibreOffice（未找到 soffice 程序）。请安装 LibreOffice 后重试，"
+                        "或输出为 .docx（-o 报告.docx），用 Word 或 WPS 打开后另存为 PDF")
+    return found
+
+
+def docx_to_pdf(docx: bytes, office: str | None = None) -> bytes:
+    """Convert a .docx (bytes) to PDF bytes in a temporary folder, with a profile of its own (a LibreOffice
+    the user has open is not disturbed)."""
+    office = office or find_soffice()
+    with tempfile.TemporaryDirectory(prefix="xxgk-pdf-") as tmp:
+        folder = Path(tmp)
+        source = folder / "report.docx"
+        source.write_bytes(docx)
+        profile = (folder / "profile").resolve().as_uri()
+        try:
+            proc = subprocess.run([office, "--headless", "--norestore", f"-env:UserInstallation={profile}",
+                                   "--convert-to", "pdf", "--outdir", str(folder / "out"), str(source)],
+                                  stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise XxgkError(f"LibreOffice 在 {TIMEOUT} 秒内未完成 PDF 转换，未写入") from None
+        except OSError as exc:
+            raise XxgkError(f"无法启动 LibreOffice（{exc.strerror}），未写入 PDF", path=office) from None
+        pdf = folder / "out" / "report.pdf"
+        if not pdf.is_file() or not pdf.read_bytes().startswith(b"%PDF"):
+            detail = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip()[-300:]
+            raise XxgkError(f"LibreOffice 未能生成 PDF（退出码 {proc.returncode}{'：' + detail if detail else ''}），未写入")
+        return pdf.read_bytes()
