@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 
 from .errors import NotAReport, XxgkError
 from .findings import Finding
+from .rules import shown, value_of
 from .text import display_name, display_path, normal_name
 from .workers import capped_jobs
 from .workers import pool as worker_pool
@@ -439,7 +440,7 @@ def check_roster(result: Audit) -> None:
             for i, fact_id in enumerate(facts):
                 mine = parent_report.values[i] if i < len(parent_report.values) else None
                 theirs = [r.values[i] if i < len(r.values) else None for r in rows]
-                if not _is_number(mine) or not all(_is_number(v) for v in theirs):
+                if value_of(mine) is None or any(value_of(v) is None for v in theirs):
                     check.unchecked_facts += 1
                     continue
                 total = sum(theirs)
@@ -449,19 +450,11 @@ def check_roster(result: Audit) -> None:
             for fact_id, mine, total in check.differences:
                 parent_report.findings.append(Finding(
                     rule=ROSTER_RULE, severity="error",
-                    message=(f"上级汇总核对：{schema.describe(fact_id)} 为 {_shown(mine)}，"
-                             f"{len(units)} 个下级单位（{'、'.join(units)}）的 {year} 年报告之和为 {_shown(total)}，应相等"),
+                    message=(f"上级汇总核对：{schema.describe(fact_id)} 为 {shown(mine)}，"
+                             f"{len(units)} 个下级单位（{'、'.join(units)}）的 {year} 年报告之和为 {shown(total)}，应相等"),
                     facts=(fact_id,), expected=total, actual=mine))
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return str(int(value))
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 # -- outputs ------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from .findings import Finding
 from .layout import META_SHEET, load_layout
 from .outputset import RUN_ID_KEY, content_id
 from .report import Report, from_document, load, read_input, read_json
-from .rules import load_rules
+from .rules import load_rules, shown, value_of, whole
 from .schema import load_schema
 from .text import display_name, display_path, normal_name
 from .validate import validate
@@ -319,21 +319,12 @@ def total_sheets(report: Report, data: bytes) -> dict[str, list[list[Any]]]:
     from python_calamine import CalamineWorkbook
 
     book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-    return {title: [[_plain(v) for v in row] for row in book.get_sheet_by_name(title).to_python()]
+    return {title: [[whole(v) for v in row] for row in book.get_sheet_by_name(title).to_python()]
             for title in (DETAIL_SHEET, MANIFEST_SHEET) if title in book.sheet_names}
 
 
-def _plain(value: Any) -> Any:
-    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 else value
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        value = int(value)  # a code typed as a number
+    value = whole(value)  # a code typed as a number
     return "" if value is None else str(value)
 
 
@@ -358,7 +349,7 @@ def _detail_rows(data: bytes) -> list[dict]:
         level, file = record.get("level"), record.get("file")
         if level in ("", None) and file in ("", None):
             continue  # the total row
-        if not (_number(level) and float(level).is_integer() and 1 <= level <= MAX_LEVEL):
+        if not (value_of(level) is not None and float(level).is_integer() and 1 <= level <= MAX_LEVEL):
             raise _Refused(f"“明细”第 {n} 行的层级「{_text(level)[:20]}」不是 1 到 {MAX_LEVEL} 的整数")
         if file in ("", None):
             raise _Refused(f"“明细”第 {n} 行没有来源文件")
@@ -368,7 +359,7 @@ def _detail_rows(data: bytes) -> list[dict]:
             value = record.get(fact_id)
             if value in ("", None):
                 value = None
-            elif not _number(value):
+            elif value_of(value) is None:
                 raise _Refused(f"“明细”第 {n} 行「{schema.describe(fact_id)}」的值「{_text(value)[:20]}」不是数字")
             source[fact_id] = value
         out.append(source)
@@ -388,15 +379,11 @@ def _check_detail_sums(unit: Unit) -> None:
     schema = load_schema()
     counted = [s for s in unit.sources if s["level"] == 1 and _counted(s)]
     for fact_id, own in zip(numeric_facts(), unit.values, strict=False):
-        own = own if _number(own) else 0
+        own = own if value_of(own) is not None else 0
         listed = sum(s[fact_id] or 0 for s in counted)
         if not math.isclose(listed, own, rel_tol=1e-9, abs_tol=1e-5):
-            raise _Refused(f"“明细”中计入的各单位之和与本表不符（{schema.describe(fact_id)}：明细合计 {_shown(listed)}，"
-                           f"本表 {_shown(own)}），“明细”可能被改动过")
-
-
-def _shown(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else f"{value:.6g}"
+            raise _Refused(f"“明细”中计入的各单位之和与本表不符（{schema.describe(fact_id)}：明细合计 {shown(listed)}，"
+                           f"本表 {shown(own)}），“明细”可能被改动过")
 
 
 # -- the roll-up -------------------------------------------------------------------------------------

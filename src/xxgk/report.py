@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import NotAReport
+from .rules import whole
 from .schema import load_schema
 from .text import CONTROL, display_path
 
@@ -76,8 +77,8 @@ def from_document(document: Any, path: Path | None = None, sha256: str | None = 
         raise NotAReport("不是政府信息公开工作年度报告文档（缺少 format、agency、year 及各表）",
                          path=display_path(path) if path else None)
     year = document.get("year")
-    if isinstance(year, float) and year.is_integer() and abs(year) < 2**53:
-        document = {**document, "year": int(year)}  # 2021.0 is the year 2021, as in a workbook's cell
+    if whole(year) is not year:
+        document = {**document, "year": whole(year)}  # 2021.0 is the year 2021, as in a workbook's cell
     return Report(document, path, sha256)
 
 
@@ -104,11 +105,7 @@ def _json_float(text: str) -> int | float | str:
     if len(text) > MAX_NUMBER_CHARS:
         raise _NumberTooLong(text)
     value = float(text)
-    if not math.isfinite(value):
-        return text
-    if value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
+    return whole(value) if math.isfinite(value) else text
 
 
 class _NumberTooLong(ValueError):

@@ -397,6 +397,17 @@ def _checked_stamp(content: bytes) -> Path | None:
     return Path(base) / "xxgk" / f"rules-ok-{hashlib.sha256(content).hexdigest()[:32]}"
 
 
+def whole(value: Any) -> Any:
+    """A float that is a whole number (2021.0, as a spreadsheet or JSON may store it) as an int; else as given."""
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 else value
+
+
+def shown(value: Any) -> str:
+    """A figure as a message shows it: 306, 12.5, 1e+300 (never 301 digits)."""
+    value = whole(value)
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def value_of(value: Any) -> float | int | None:
     """A fact value usable in arithmetic, or None (blank, text, boolean, not finite)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -23,7 +23,7 @@ from .errors import NotAReport
 from .layout import META_SHEET, SETTING_PREFIX, fact_for_name, formula, load_layout, name_for
 from .package import WORKBOOK, Package
 from .report import Report
-from .rules import load_rules, value_of
+from .rules import load_rules, value_of, whole
 from .schema import load_schema
 
 _NS = {
@@ -164,8 +164,7 @@ def _extent(sheet_xml: bytes) -> tuple[int, int]:
 
 
 def _normal(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
+    value = whole(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
