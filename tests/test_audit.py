@@ -183,10 +183,10 @@ def test_one_failing_file_is_its_own_line(published, monkeypatch):
 
     real = xxgk.importer.import_report
 
-    def flaky(path):
+    def flaky(path, *rest):
         if Path(path).name == "西山2022.html":
             raise RuntimeError("boom")
-        return real(path)
+        return real(path, *rest)
 
     monkeypatch.setattr(xxgk.importer, "import_report", flaky)
     result = audit(discover([published["folder"] / "区"]), jobs=1)

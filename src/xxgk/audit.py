@@ -211,8 +211,9 @@ def read_one(path: str) -> Audited:
 
     item = Audited(path=path)
     try:
-        item.sha256 = hashlib.sha256(read_input(Path(path))).hexdigest()
-        report, problems = import_report(Path(path))
+        data = read_input(Path(path))  # read once: what is imported is what is hashed
+        item.sha256 = hashlib.sha256(data).hexdigest()
+        report, problems = import_report(Path(path), data)
         facts = report.facts
         item.document, item.problems, item.marks = report.document, list(problems), dict(report.marks)
         item.agency = str(facts.get("agency") or "").strip()

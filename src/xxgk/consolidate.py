@@ -260,7 +260,7 @@ def check(path: str) -> Unit:
         if unit.status == INVALID:
             unit.reason = f"{len(unit.errors)} 处错误"
         step = "读取“明细”工作表"
-        if workbook and _is_total(report, data):  # an input that is itself a total: the units inside it
+        if workbook and _is_total(report):  # an input that is itself a total: the units inside it
             rows, cols = report.sheet_sizes.get(DETAIL_SHEET, (0, 0))
             if rows * cols > MAX_DETAIL_CELLS:
                 raise _Refused(f"“明细”工作表异常大（{rows:,} 行 × {cols:,} 列）")
@@ -297,21 +297,17 @@ def _parse(path: Path, data: bytes) -> Report:
     return load(path)  # not a report file: load says in Chinese what it is
 
 
-def _is_total(report: Report, data: bytes) -> bool:
+def _is_total(report: Report) -> bool:
     """Was this workbook written by a consolidation? Its identity sheet says so (the mark written at
     consolidation), or it still has a consolidation's 明细/清单 sheet; the file name plays no part."""
-    if {DETAIL_SHEET, MANIFEST_SHEET} & set(report.sheet_names):
-        return True
-    from python_calamine import CalamineWorkbook
-
-    rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name(META_SHEET).to_python()
-    return any(len(row) > 1 and str(row[0]) == TOTAL_MARK[0] and str(row[1]) == TOTAL_MARK[1] for row in rows)
+    return bool({DETAIL_SHEET, MANIFEST_SHEET} & set(report.sheet_names)) or (
+        str(report.identity.get(TOTAL_MARK[0])) == TOTAL_MARK[1])
 
 
 def total_sheets(report: Report, data: bytes) -> dict[str, list[list[Any]]]:
     """The 明细 and 清单 sheets of a total, as values ({} for a unit's report): what a copy of the total
     (the finalised submission copy) carries so that it is still known for a total and which units it holds."""
-    if report.path is None or report.path.suffix.lower() not in (".xlsx", ".xlsm") or not _is_total(report, data):
+    if report.path is None or report.path.suffix.lower() not in (".xlsx", ".xlsm") or not _is_total(report):
         return {}
     rows, cols = report.sheet_sizes.get(DETAIL_SHEET, (0, 0))
     if rows * cols > MAX_DETAIL_CELLS:

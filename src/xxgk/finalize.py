@@ -176,9 +176,9 @@ def verify(path: str | Path) -> Verdict:
     verdict = Verdict(str(path), result=validate(report))
     if Path(path).suffix.lower() != ".xlsx":
         return verdict
-    from .outputset import problems, workbook_run_id
+    from .outputset import problems, run_id_of
 
-    verdict.run_id = workbook_run_id(Path(path)) or ""
+    verdict.run_id = run_id_of(report) or ""
     if verdict.run_id:  # a consolidation's workbook: one set with the manifest (and page) beside it?
         verdict.mixed = problems(Path(path), alone_is_fine=True)
     verdict.stamp = _stamp(data, path)

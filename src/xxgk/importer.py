@@ -998,13 +998,15 @@ class _Reader:
         self.flat.update(stated)
 
 
-def import_report(path: Path) -> tuple[Report, list[str]]:
+def import_report(path: Path, data: bytes | None = None) -> tuple[Report, list[str]]:
     """Read a published report (.txt as from its Word file, or .html/.htm) into a report document.
 
     Returns the report and a list of Chinese problems met while reading (cells that could not be read,
-    rows or parts not found). Raises NotAReport for anything that is not a 2021-format annual report."""
+    rows or parts not found). Raises NotAReport for anything that is not a 2021-format annual report.
+    `data`: the file's bytes when the caller has already read them with `read_input`."""
     path = Path(path)
-    data = read_input(path)
+    if data is None:
+        data = read_input(path)
     suffix = path.suffix.lower()
     title = ""
     if suffix in (".html", ".htm", ".shtml", ".xhtml"):

@@ -296,20 +296,18 @@ def _short(run_id: str | None) -> str:
 
 def workbook_run_id(path: Path) -> str | None:
     """The run id in a consolidated workbook's identity sheet; None when it has none or cannot be read."""
-    from python_calamine import CalamineWorkbook
-
-    from .layout import META_SHEET
     from .report import load
 
     try:
-        load(path)  # the guarded reader first: only a sound workbook is opened further
-        rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name(META_SHEET).to_python()
+        return run_id_of(load(path))
     except Exception:  # any reason it cannot be read means: no run id to compare
         return None
-    for row in rows:
-        if len(row) > 1 and row[0] == RUN_ID_KEY and isinstance(row[1], str) and row[1]:
-            return row[1]
-    return None
+
+
+def run_id_of(report) -> str | None:
+    """The run id a workbook already read carries in its identity sheet (a consolidation's); else None."""
+    found = report.identity.get(RUN_ID_KEY)
+    return found if isinstance(found, str) and found else None
 
 
 def html_run_id(path: Path) -> str | None:

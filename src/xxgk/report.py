@@ -47,6 +47,7 @@ class Report:
     canonical: bool = False  # built by this package from fact values: holds nothing but facts
     sheet_names: tuple[str, ...] = ()  # a workbook's sheets
     sheet_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # a workbook's sheets: last row, column
+    identity: dict[str, Any] = field(default_factory=dict)  # a workbook's identity sheet, key -> value
     # "published": read from a published document by `importer.import_report`. Its blanks are what the body
     # printed (or did not state), not cells a clerk forgot, and the findings say so.
     source: str = "filled"

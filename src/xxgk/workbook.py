@@ -256,6 +256,7 @@ def read(path: Path, data: bytes) -> Report:
         prior[fact_id] = grid[row - 1][col - 1] if row <= len(grid) and col <= len(grid[row - 1]) else None
     report = report_from_cells(flat, path, hashlib.sha256(data).hexdigest(), unsaved, prior)
     report.sheet_names = tuple(package.sheet_parts)
+    report.identity = meta  # format, layout, and what consolidation and finalize wrote there
     if DETAIL_SHEET in package.sheet_parts:  # a roll-up's detail sheet: its size decides whether to read it
         report.sheet_sizes[DETAIL_SHEET] = package.extent(DETAIL_SHEET)
     return report
