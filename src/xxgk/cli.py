@@ -129,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="+", metavar="FILE", help="报告文件")
     v.add_argument("--prior", help="上年度报告，用于跨年度核对（上年结转、现行有效件数）")
     v.add_argument("--format", choices=("text", "json"), default="text", help="输出格式（默认 text）")
+    v.add_argument("--strict", action="store_true", help="未说明的警告也算不通过（见工作簿的“复核说明”表）")
     c = sub.add_parser("consolidate", help="把各单位的报告汇总成全区合计")
     c.add_argument("inputs", nargs="+", metavar="INPUT", help="报告文件或文件夹（在文件夹中递归查找 .xlsx 和 .json）")
     c.add_argument("-o", "--output", required=True, help="汇总工作簿（.xlsx）；同时写出同名的 .manifest.json")
@@ -147,11 +148,13 @@ def _parser() -> argparse.ArgumentParser:
     t2.add_argument("-o", "--output", required=True, help="输出文件夹")
     t2.add_argument("--prior-dir", help="上年各单位定稿报告所在文件夹：带入上年结转和现行有效件数")
     t2.add_argument("--force", action="store_true", help="覆盖输出文件夹中内容不同的同名文件（如已交回的报告）")
+    t2.add_argument("--strict", action="store_true", help="模板中注明：有未说明的警告时不能定稿")
 
     fz = sub.add_parser("finalize", help="定稿：生成带校验印记、全部锁定的报送文件")
     fz.add_argument("report", nargs="+", help="报告（.xlsx 或 .json）")
     fz.add_argument("-o", "--output", help="输出文件夹（默认与报告同一文件夹）")
     fz.add_argument("--force", action="store_true", help="覆盖已存在的、内容不同的输出文件")
+    fz.add_argument("--strict", action="store_true", help="有未说明的警告时不定稿（见工作簿的“复核说明”表）")
 
     vf = sub.add_parser("verify", help="核验报送文件：是否定稿、定稿后是否被修改、是否通过校验")
     vf.add_argument("files", nargs="+", metavar="FILE")
@@ -321,7 +324,7 @@ def _validate(args) -> int:
         if show_progress:
             print(f"\r校验 {i}/{len(args.files)} …", end="", file=sys.stderr, flush=True)
         try:
-            outcomes.append((name, validate(load(name), prior), None))
+            outcomes.append((name, validate(load(name), prior, strict=args.strict), None))
         except NotAReport as exc:
             outcomes.append((name, None, exc.message))
     if show_progress:
@@ -340,19 +343,39 @@ def _validate(args) -> int:
             if result is None:
                 print(f"【无法读取】{display_path(name)}：{error}")
             else:
-                print(f"【{'通过' if result.valid else '有错误'}】{display_path(name)}：{result.summary()}")
+                verdict = "有错误" if not result.valid else "有未说明的警告" if not result.finalisable else "通过"
+                print(f"【{verdict}】{display_path(name)}：{result.summary()}")
                 print_findings(result, indent="  ")
     if any(result is None for _, result, _ in outcomes):
         return 2
-    return 0 if all(result.valid for _, result, _ in outcomes) else 1
+    return 0 if all(result.finalisable for _, result, _ in outcomes) else 1
 
 
 def print_findings(result: Result, indent: str = "", out=None) -> None:
+    """Errors and open warnings, then the explained warnings (已说明) with their explanation, then the
+    explanations that no longer apply. Each finding with its fingerprint, to copy into 复核说明."""
+    from .review import describe
+
     out = out or sys.stdout
-    for n, f in enumerate(result.findings, 1):
-        cells = "、".join(f.cells[:4]) + (f" 等 {len(f.cells)} 个单元格" if len(f.cells) > 4 else "")
+    explained = result.explained_warnings
+    for n, f in enumerate([f for f in result.findings if f not in explained], 1):
         print(f"{indent}{n}. [{SEVERITY_LABEL[f.severity]}] {f.message}", file=out)
-        print(f"{indent}   规则 {f.rule}" + (f"；单元格 {cells}" if cells else ""), file=out)
+        print(f"{indent}   {describe(f)}" + (f"；指纹 {f.fingerprint}" if f.fingerprint else ""), file=out)
+    if explained:
+        print(f"{indent}已说明的警告（{len(explained)} 处，理由见“复核说明”表）：", file=out)
+        for n, f in enumerate(explained, 1):
+            print(f"{indent}{n}. [已说明] {f.message}", file=out)
+            print(f"{indent}   {describe(f)}；指纹 {f.fingerprint}", file=out)
+            print(f"{indent}   说明：{result.explained[f.fingerprint]}", file=out)
+    if result.lapsed:
+        print(f"{indent}不再适用的说明（{len(result.lapsed)} 条，请删除或按新的指纹重新说明）：", file=out)
+        for item in result.lapsed:
+            where = f"“复核说明”第 {item.row} 行" if item.row else "说明"
+            print(f"{indent}- {where}（指纹 {item.fingerprint}" + (f"，规则 {item.rule}" if item.rule else "")
+                  + f"）：{item.reason}", file=out)
+    if result.strict and result.open_warnings:
+        print(f"{indent}按要求（--strict 或模板设定），{len(result.open_warnings)} 处未说明的警告须在“复核说明”表中说明理由或改正后才能定稿",
+              file=out)
 
 
 def _consolidate(args) -> int:
@@ -435,7 +458,7 @@ def _finalize(args) -> int:
     code = 0
     for report in reports:
         try:
-            path, result = finalize(report, args.output, force=args.force)
+            path, result = finalize(report, args.output, force=args.force, strict=args.strict)
         except NotFinalisable as exc:
             print(f"【不能定稿】{display_path(report)}：{exc.message}")
             print_findings(exc.result, indent="  ")
@@ -448,9 +471,11 @@ def _finalize(args) -> int:
             code = 2
             continue
         print(f"已定稿：{display_path(path)}")
-        if result.warnings:
-            print(f"有 {len(result.warnings)} 处警告（不影响定稿，请核实）：")
+        if result.open_warnings:
+            print(f"有 {len(result.open_warnings)} 处未说明的警告（不影响定稿，请核实，或在“复核说明”表中说明理由）：")
             print_findings(result, indent="  ")
+        elif result.explained_warnings:
+            print(f"有 {len(result.explained_warnings)} 处警告，均已说明（说明已随报告定稿）")
     return code
 
 
@@ -610,7 +635,7 @@ def _distribute(args) -> int:
     from .distribute import distribute
 
     result = distribute(Path(args.roster), args.year, Path(args.output),
-                        Path(args.prior_dir) if args.prior_dir else None, overwrite=args.force)
+                        Path(args.prior_dir) if args.prior_dir else None, overwrite=args.force, strict=args.strict)
     for item in result:
         print(f"{item.path}：{item.note}")
     for line in result.warnings:

@@ -35,8 +35,15 @@ def canonical(report: Report) -> str:
     return json.dumps(report.facts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def fingerprint(report: Report) -> str:
-    return hashlib.sha256(canonical(report).encode("utf-8")).hexdigest()
+def fingerprint(report: Report, explained: dict[str, str] | None = None) -> str:
+    """SHA-256 over `canonical`, and over the 复核说明 that apply when there are any (`explained`:
+    fingerprint -> explanation; by default those on the report's own sheet, as in a finalised copy)."""
+    from .review import canonical as explanations
+
+    if explained is None:
+        explained = {e.fingerprint: e.text for e in report.explanations}
+    text = canonical(report) + ("\n" + explanations(explained) if explained else "")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def submission_name(report: Report) -> str:
@@ -50,12 +57,17 @@ class NotFinalisable(XxgkError):
     exit_code = 1
 
     def __init__(self, result: Result):
-        super().__init__(f"有 {len(result.errors)} 处错误，不能定稿：请先改正（xxgk validate 列出全部问题）")
+        if result.valid:
+            message = (f"有 {len(result.open_warnings)} 处未说明的警告，按要求不能定稿：请改正，或在“复核说明”表中逐条说明理由"
+                       "（xxgk validate 列出警告及其指纹）")
+        else:
+            message = f"有 {len(result.errors)} 处错误，不能定稿：请先改正（xxgk validate 列出全部问题）"
+        super().__init__(message)
         self.result = result
 
 
 def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.datetime | None = None,
-             *, force: bool = True) -> tuple[Path, Result]:
+             *, force: bool = True, strict: bool = False) -> tuple[Path, Result]:
     """Write the stamped submission copy of a valid report; NotFinalisable (with the findings) if it has errors.
 
     A missing output folder is created. Without `force`, an existing file of the submission's name is
@@ -69,13 +81,20 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
 
     data = read_input(Path(path))
     report = load(path, data)
-    result = validate(report)
-    if not result.valid:
+    result = validate(report, strict=strict)
+    if not result.finalisable:  # errors; with `strict` (or the template's setting) open warnings too
         raise NotFinalisable(result)
     schema = load_schema()
     values = dict(report.facts)
     locked = frozenset(f for f in schema.facts if f not in load_rules().computed())  # every cell: a submission copy
     wb = build_workbook(values, locked=locked)
+    from . import review
+
+    at = wb.sheetnames.index(review.SHEET)  # the explanations that apply, locked like every cell
+    wb.remove(wb[review.SHEET])
+    review.render(wb.create_sheet(review.SHEET, at), review.sheet_rows(_explained_only(result)), locked=True)
+    if result.strict:
+        wb[META_SHEET].append([review.STRICT_KEY, "1"])
     carried = total_sheets(report, data)  # a total stays one: never summed again with the units it holds
     for title in carried:
         wb.create_sheet(title)
@@ -84,7 +103,7 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
         wb[META_SHEET].append(list(TOTAL_MARK))
     when = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(microsecond=0)
     stamp = {"tool": f"xxgk {__version__}", "ruleset": load_rules().version,
-             "finalized": when.isoformat().replace("+00:00", "Z"), "fingerprint": fingerprint(report)}
+             "finalized": when.isoformat().replace("+00:00", "Z"), "fingerprint": fingerprint(report, result.explained)}
     for key, value in stamp.items():
         wb.custom_doc_props.append(StringProperty(name=PROPERTY.format(key), value=value))
     wb[META_SHEET].append([FACTS_KEY, canonical(report)])
@@ -98,6 +117,11 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
     prepare_output(target, data, force=force, previous=_unchanged_submission, inputs=(Path(path),))
     write_atomic(target, data, inputs=(Path(path),))
     return target, result
+
+
+def _explained_only(result: Result) -> Result:
+    """The result with only its explained warnings: what the finalised copy's 复核说明 sheet lists."""
+    return Result(result.path, result.explained_warnings, dict(result.explained))
 
 
 def _unchanged_submission(path: Path) -> bool:

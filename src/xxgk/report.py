@@ -54,6 +54,8 @@ class Report:
     # Published reports: what the table printed where a number belongs and none was given, by fact id
     # ("" blank, "/", "-", "——", "不适用"); filled by the importer where it knows, else the findings say "没有数字".
     marks: dict[str, str] = field(default_factory=dict)
+    # a workbook's 复核说明 sheet: the clerk's explanations of warnings (review.Explanation), see `review`
+    explanations: list = field(default_factory=list)
 
     @property
     def facts(self) -> dict[str, Any]:

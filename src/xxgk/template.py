@@ -193,6 +193,9 @@ def build_workbook(values: dict[str, Any] | None = None, locked: frozenset[str] 
     for sheet in layout.sheets:
         _render_sheet(wb.create_sheet(sheet.name), sheet, values, computed, layout, locked, settings or {})
     _render_checks(wb.create_sheet(CHECK_SHEET))
+    from . import review
+
+    review.render(wb.create_sheet(review.SHEET))  # 复核说明: explanations of warnings, see `review`
     for fact_id, (sheet, row, col) in {**layout.cells, **layout.settings}.items():
         name = name_for(fact_id)
         wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheet(sheet)}!{a1(row, col, absolute=True)}")

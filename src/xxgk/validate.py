@@ -10,7 +10,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 
-from .findings import Finding, Result
+from dataclasses import replace
+
+from .findings import Finding, Result, fingerprint_of
 from .layout import load_layout
 from .rules import Comparison, Instance, Term, load_rules, value_of
 from .schema import load_schema
@@ -29,8 +31,11 @@ def _validator():
     return jsonschema.Draft202012Validator(load_schema().document)
 
 
-def validate(report: "Report", prior: "Report | None" = None) -> Result:
-    """Every finding on `report`; with `prior` (last year's report) the cross-year rules too."""
+def validate(report: "Report", prior: "Report | None" = None, strict: bool = False) -> Result:
+    """Every finding on `report`; with `prior` (last year's report) the cross-year rules too.
+
+    Each finding carries its fingerprint; the workbook's 复核说明 (see `review`) marks the warnings it
+    explains. `strict` (or the template's own setting) makes open warnings block finalising."""
     result = Result(str(report.path) if report.path else None)
     published = is_published(report)
     result.findings.extend(type_findings(report))
@@ -49,8 +54,22 @@ def validate(report: "Report", prior: "Report | None" = None) -> Result:
         if finding is None and status == BLANK and published:
             finding = _unverifiable(inst, facts, report.marks)
         if finding:
-            result.findings.append(finding)
-    return result
+            result.findings.append(_stamped(finding, inst.key, report.facts))
+    result.findings = [f if f.fingerprint else _stamped(f, f.rule, report.facts) for f in result.findings]
+    from . import review
+
+    result.strict = strict or review.is_strict(report.identity)
+    return review.apply(result, report.explanations)
+
+
+def _stamped(finding: Finding, instance: str, facts: dict) -> Finding:
+    """The finding with its fingerprint: the instance, the values of the cells it names (a text by the
+    figures the rule read from it, its `actual`/`expected`), and the compared sides."""
+    schema = load_schema().facts
+    values = [None if f in schema and schema[f].kind == "text" else facts.get(f) for f in finding.facts]
+    origin = getattr(finding, "origin", "") or ""
+    return replace(finding, fingerprint=fingerprint_of(instance, finding.facts, values, finding.expected,
+                                                       finding.actual, origin))
 
 
 def is_published(report: "Report") -> bool:

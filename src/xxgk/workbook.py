@@ -257,9 +257,26 @@ def read(path: Path, data: bytes) -> Report:
     report = report_from_cells(flat, path, hashlib.sha256(data).hexdigest(), unsaved, prior)
     report.sheet_names = tuple(package.sheet_parts)
     report.identity = meta  # format, layout, and what consolidation and finalize wrote there
+    report.explanations = _explanations(package, book, path)
     if DETAIL_SHEET in package.sheet_parts:  # a roll-up's detail sheet: its size decides whether to read it
         report.sheet_sizes[DETAIL_SHEET] = package.extent(DETAIL_SHEET)
     return report
+
+
+def _explanations(package: _Package, book: CalamineWorkbook, path: Path) -> list:
+    """The 复核说明 sheet's explanations of warnings (see `review`); none when the sheet is absent."""
+    from . import review
+
+    if review.SHEET not in package.sheet_parts:
+        return []
+    package.check_extent(review.SHEET)
+    try:
+        grid = book.get_sheet_by_name(review.SHEET).to_python()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # as for the report's sheets: calamine's errors and panics
+        raise NotAReport(f"工作表「{review.SHEET}」无法读取（{type(exc).__name__}）", path=str(path)) from None
+    return review.read_rows(grid)
 
 
 def _cell(grid: list[list[Any]], row: int, col: int) -> str:
