@@ -33,7 +33,7 @@ def test_build_is_reproducible():
 
 
 def test_sheets_in_official_order_and_identity_sheet_hidden(wb):
-    assert wb.sheetnames == ["基本信息", "表二 主动公开", "表三 依申请公开", "表四 复议诉讼", "文字部分", "校验", META_SHEET]
+    assert wb.sheetnames == ["基本信息", "表二 主动公开", "表三 依申请公开", "表四 复议诉讼", "文字部分", "校验", "复核说明", META_SHEET]
     meta = wb[META_SHEET]
     assert meta.sheet_state == "veryHidden"
     assert {row[0]: row[1] for row in meta.iter_rows(values_only=True)} == template_identity()

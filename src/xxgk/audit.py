@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import NotAReport, XxgkError
-from .findings import Finding
+from .findings import Finding, fingerprint_of
 from .rules import shown, value_of
 from .text import display_name, display_path, normal_name
 from .workers import capped_jobs
@@ -63,6 +63,19 @@ class Audited:
     reason: str = ""  # why it could not be read (Chinese)
     prior: str = ""  # path of last year's report it was validated against
     note: str = ""  # why the cross-year rules did not run, or other remarks about its place in the chain
+    decided: dict = field(default_factory=dict)  # fingerprint -> review.Decision (`audit --decisions`)
+
+    def by_decision(self, state: str) -> list[Finding]:
+        """Its findings a reviewer confirmed, dismissed, or has not decided (review.CONFIRMED …)."""
+        from .review import state as decision_of
+
+        return [f for f in self.findings if decision_of(f, self.decided) == state]
+
+    def decision_words(self) -> str:
+        from .review import CONFIRMED, DISMISSED, OPEN
+
+        return (f"复核：确认 {len(self.by_decision(CONFIRMED))} 处、排除 {len(self.by_decision(DISMISSED))} 处、"
+                f"待复核 {len(self.by_decision(OPEN))} 处")
 
     @property
     def body(self) -> str:
@@ -143,6 +156,18 @@ class Audit:
     unpublished: dict[int, list[str]] = field(default_factory=dict)  # year -> roster names without a report
     unreadable_units: dict[int, list[str]] = field(default_factory=dict)  # year -> roster names, file unreadable
     off_roster: list[str] = field(default_factory=list)  # bodies that published but are not on the roster
+    decisions: list | None = None  # review.Decision, when `--decisions` was given
+    unmatched: list = field(default_factory=list)  # decisions no finding of any report has (any more)
+
+    def apply_decisions(self, decisions: list) -> None:
+        """Attach a reviewer's decisions (see `review.read_decisions`) to the findings they name."""
+        from .review import decide
+
+        self.decisions = decisions
+        for r in self.reports:
+            r.decided = decide(r.findings, decisions, r.agency, r.year)
+        used = {id(d) for r in self.reports for d in r.decided.values()}
+        self.unmatched = [d for d in decisions if id(d) not in used]
 
     @property
     def years(self) -> list[int]:
@@ -453,7 +478,8 @@ def check_roster(result: Audit) -> None:
                     rule=ROSTER_RULE, severity="error",
                     message=(f"上级汇总核对：{schema.describe(fact_id)} 为 {shown(mine)}，"
                              f"{len(units)} 个下级单位（{'、'.join(units)}）的 {year} 年报告之和为 {shown(total)}，应相等"),
-                    facts=(fact_id,), expected=total, actual=mine))
+                    facts=(fact_id,), expected=total, actual=mine,
+                    fingerprint=fingerprint_of(f"{ROSTER_RULE}[{'、'.join(units)}]", (fact_id,), [mine], total, mine)))
 
 
 
@@ -461,8 +487,9 @@ def check_roster(result: Audit) -> None:
 # -- outputs ------------------------------------------------------------------------------------------
 
 
-def report_line(r: Audited) -> str:
-    """The one line a report gets on screen."""
+def report_line(r: Audited, reviewing: bool = False) -> str:
+    """The one line a report gets on screen; `reviewing` (a decisions file was given): its findings
+    counted by the reviewer's decision."""
     who = f"{r.agency or '（未读出机关名称）'} {r.year if r.year is not None else '（年度未读出）'}"
     if not r.readable:
         return f"【{STATUS_LABEL[r.status]}】{display_path(r.path)}：{r.reason}"
@@ -473,6 +500,8 @@ def report_line(r: Audited) -> str:
         extra = f"；{r.note}"
     if r.problems:
         extra += f"；读取问题 {len(r.problems)} 处"
+    if reviewing and r.findings:
+        extra += f"；{r.decision_words()}"
     return f"【{STATUS_LABEL[r.status]}】{display_path(r.path)}：{who}，{r.summary()}{extra}"
 
 
@@ -499,6 +528,21 @@ def summary_lines(result: Audit) -> list[str]:
                 lines.append(f"{year} 年名单中报告无法读取的（{len(broken)} 个）：{'、'.join(broken)}")
         if result.off_roster:
             lines.append(f"不在名单中的机关（{len(result.off_roster)} 个）：{'、'.join(result.off_roster)}")
+    if result.decisions is not None:
+        lines.extend(decision_lines(result))
+    return lines
+
+
+def decision_lines(result: Audit) -> list[str]:
+    """The reviewer's decisions: counts over all reports, then decisions that matched no finding."""
+    from .review import CONFIRMED, DISMISSED, OPEN
+
+    counts = {s: sum(len(r.by_decision(s)) for r in result.reports) for s in (CONFIRMED, DISMISSED, OPEN)}
+    lines = [f"复核决定 {len(result.decisions or [])} 条：确认 {counts[CONFIRMED]} 处、排除 {counts[DISMISSED]} 处，"
+             f"待复核 {counts[OPEN]} 处"]
+    for d in result.unmatched:
+        lines.append(f"  不再适用的复核决定：指纹 {d.fingerprint}（{'确认' if d.decision == CONFIRMED else '排除'}）"
+                     "没有对应的问题：问题已消除，或它比较的数字已改变，须重新复核")
     return lines
 
 
@@ -529,8 +573,17 @@ def to_dict(result: Audit) -> dict:
             "status": r.status, "valid": r.readable and not r.errors, "error": r.reason or None,
             "prior": display_path(r.prior) if r.prior else None, "note": r.note or None,
             "errors": len(r.errors), "warnings": len(r.warnings), "import_problems": r.problems,
-            "findings": [f.to_dict() for f in r.findings]} for r in result.reports],
+            "findings": [_finding_dict(f, r, result) for f in r.findings],
+            **({"review": {s: len(r.by_decision(s)) for s in ("confirmed", "dismissed", "open")}}
+               if result.decisions is not None else {})} for r in result.reports],
     }
+    if result.decisions is not None:
+        from .review import CONFIRMED, DISMISSED, OPEN
+
+        out["decisions"] = {
+            "count": len(result.decisions),
+            **{s: sum(len(r.by_decision(s)) for r in result.reports) for s in (CONFIRMED, DISMISSED, OPEN)},
+            "unmatched": [d.to_dict() for d in result.unmatched]}
     if result.roster is not None:
         out["roster"] = {
             "checks": [{"parent": c.parent, "year": c.year, "units": c.units, "parent_path": display_path(c.parent_path),
@@ -543,6 +596,17 @@ def to_dict(result: Audit) -> dict:
             "off_roster": result.off_roster,
         }
     return out
+
+
+def _finding_dict(f: Finding, r: Audited, result: Audit) -> dict:
+    data = f.to_dict()
+    if result.decisions is not None:
+        from .review import state
+
+        data["review"] = state(f, r.decided)
+        if f.fingerprint in r.decided:
+            data["reason"] = r.decided[f.fingerprint].reason
+    return data
 
 
 def check_output(html: Path, inputs: Iterable[Path]) -> None:

@@ -126,8 +126,41 @@ def roster_section(result: Audit) -> str:
     return "\n".join(out)
 
 
-def report_sections(numbered: list[tuple[int, Audited]]) -> str:
-    """Every readable report: its status, chain, what the import could not read, and every finding."""
+def decided_lists(r: Audited) -> str:
+    """A report's findings in three lists by the reviewer's decision: 待复核, 确认, 排除 (with reasons)."""
+    from .review import CONFIRMED, DECISION_LABEL, DISMISSED, OPEN
+
+    out = []
+    for state in (OPEN, CONFIRMED, DISMISSED):
+        found = sorted(r.by_decision(state), key=lambda f: f.severity != "error")
+        if not found:
+            continue
+        items = []
+        for f in found[:MAX_FINDINGS]:
+            reason = r.decided[f.fingerprint].reason if f.fingerprint in r.decided else ""
+            items.append(f'<li class="{esc(f.severity)}">[{esc(SEVERITY_LABEL.get(f.severity, f.severity))}] {esc(f.message)}'
+                         f'<span class="note">（规则 {esc(f.rule)}；指纹 {esc(f.fingerprint)}）</span>'
+                         + (f"<br>理由：{esc(reason)}" if reason else "") + "</li>")
+        more = f'<p class="note">另有 {len(found) - MAX_FINDINGS} 条，见 --format json 的输出。</p>' if len(found) > MAX_FINDINGS else ""
+        out.append(f'<div class="decision" data-decision="{state}"><p><strong>{DECISION_LABEL[state]}（{len(found)} 处）</strong></p>'
+                   f'<ol>{"".join(items)}</ol>{more}</div>')
+    return "".join(out)
+
+
+def decisions_section(result: Audit) -> str:
+    """The decisions file's effect over all reports, and the decisions that matched no finding."""
+    if result.decisions is None:
+        return ""
+    from .audit import decision_lines
+
+    lines = decision_lines(result)
+    return ('<section id="sec-decisions" aria-labelledby="h-decisions"><h2 id="h-decisions">复核决定</h2>'
+            + "".join(f"<p>{esc(line.strip())}</p>" for line in lines) + "</section>")
+
+
+def report_sections(numbered: list[tuple[int, Audited]], reviewing: bool = False) -> str:
+    """Every readable report: its status, chain, what the import could not read, and every finding
+    (`reviewing`: grouped by the reviewer's decision)."""
     parts = []
     for n, r in numbered:
         if not r.readable:
@@ -142,7 +175,9 @@ def report_sections(numbered: list[tuple[int, Audited]]) -> str:
         if r.problems:
             body.append("<p>读取问题：</p><ul>" + "".join(f"<li>{esc(p)}</li>" for p in r.problems) + "</ul>")
         ordered = sorted(r.findings, key=lambda f: f.severity != "error")
-        if ordered:
+        if reviewing and ordered:
+            body.append(decided_lists(r))
+        elif ordered:
             body.append("<ol>" + "".join(
                 f'<li class="{esc(f.severity)}">[{esc(SEVERITY_LABEL.get(f.severity, f.severity))}] {esc(f.message)}'
                 f'<span class="note">（规则 {esc(f.rule)}）</span></li>' for f in ordered[:MAX_FINDINGS]) + "</ol>")
@@ -178,8 +213,9 @@ def html_bytes(result: Audit, title: str = "政府信息公开工作年度报告
         unreadable_list(numbered),
         "</section>",
         roster_section(result),
+        decisions_section(result),
         '<section id="sec-findings" aria-labelledby="h-findings"><h2 id="h-findings">各报告发现的问题</h2>',
-        report_sections(numbered),
+        report_sections(numbered, reviewing=result.decisions is not None),
         "</section>", "</main>", "</body>", "</html>",
     ]
     return ("\n".join(s for s in sections if s) + "\n").encode("utf-8")

@@ -176,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--format", choices=("text", "json"), default="text", help="输出格式（默认 text）")
     au.add_argument("--roster", help="单位名单 CSV（名称,上级）：核对上级报告与下级报告之和，列出未发布的单位")
     au.add_argument("--jobs", type=int, default=None, help="同时读取的进程数（默认为 CPU 核数）")
+    au.add_argument("--decisions", help="复核决定文件（JSON：指纹 → 确认/排除 及理由），分开列出已确认、已排除和待复核的问题")
     au.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
 
     a = sub.add_parser("addin", help="Excel 加载项（维护者用）")
@@ -609,12 +610,20 @@ def _audit(args) -> int:
     paths = discover(args.inputs)
     roster = Path(args.roster) if args.roster else None
     if args.html:  # before the long read: the page never lands on an input or a stranger's file
-        check_output(Path(args.html), [*paths, *([roster] if roster else [])])
+        check_output(Path(args.html), [*paths, *([roster] if roster else []),
+                                       *([Path(args.decisions)] if args.decisions else [])])
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise XxgkError("--jobs 至少为 1")
+    decisions = None
+    if args.decisions:  # before the long read: a bad decisions file stops at once
+        from .review import read_decisions
+
+        decisions = read_decisions(args.decisions)
     result = audit(paths, roster=roster, jobs=jobs,
                    progress=None if args.quiet or len(paths) < 2 else progress_bar())
+    if decisions is not None:
+        result.apply_decisions(decisions)
     if args.html:
         from .audithtml import html_bytes
 
@@ -625,7 +634,7 @@ def _audit(args) -> int:
         sys.stdout.write("\n")
     else:
         for item in result.reports:
-            print(report_line(item))
+            print(report_line(item, reviewing=decisions is not None))
         for line in summary_lines(result):
             print(line)
     return result.exit_code()

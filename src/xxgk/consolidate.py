@@ -43,6 +43,9 @@ SUFFIXES = (".xlsx", ".json")
 # the row a consolidation writes into its identity sheet: a total knows it is one, whatever its file is called
 TOTAL_MARK = ("kind", "consolidation")
 DETAIL_KEYS = ("level", "agency", "agency_code", "file", "sha256", "status")  # the 明细 columns before the facts
+# the 明细 columns after the facts: each unit's warnings, explained (with the 复核说明) and open (see `review`)
+REVIEW_KEYS = ("warnings_explained", "warnings_open", "explanations", "open_warnings")
+REVIEW_LABELS = ("已说明的警告（处）", "未说明的警告（处）", "已说明的警告及说明", "未说明的警告")
 MAX_LEVEL = 20  # 明细 levels: unit, district, city, province… far below this
 MAX_MANIFEST_BYTES = 512 * 2**20  # a previous manifest is read whole to recognise it
 
@@ -66,6 +69,7 @@ class Unit:
     reason: str = ""  # why it is not used, in Chinese
     finalised: str = ""  # 已定稿 / 定稿后被修改 / 未定稿 (workbooks only)
     sources: list[dict] = field(default_factory=list)  # the 明细 rows of an input that is itself a total
+    explained: dict[str, str] = field(default_factory=dict)  # fingerprint -> 复核说明, for its explained warnings
 
     @property
     def used(self) -> bool:
@@ -78,6 +82,24 @@ class Unit:
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def explained_warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning" and f.fingerprint in self.explained]
+
+    @property
+    def open_warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning" and f.fingerprint not in self.explained]
+
+
+def review_cells(unit: Unit) -> list[Any]:
+    """A unit's REVIEW_KEYS cells on the 明细 sheet: counts, then each warning on a line of its own."""
+    if not unit.findings:
+        return [0, 0, None, None] if unit.status in (VALID, INVALID) else [None] * len(REVIEW_KEYS)
+    explained = "\n".join(f"[{f.rule}；{'、'.join(f.cells[:4])}] {f.message} —— 说明：{unit.explained[f.fingerprint]}"
+                          for f in unit.explained_warnings)
+    open_ = "\n".join(f"[{f.rule}；{'、'.join(f.cells[:4])}；指纹 {f.fingerprint}] {f.message}" for f in unit.open_warnings)
+    return [len(unit.explained_warnings), len(unit.open_warnings), explained or None, open_ or None]
 
 
 @dataclass
@@ -249,7 +271,8 @@ def check(path: str) -> Unit:
         unit.agency_code = str(facts.get("agency_code") or "")
         unit.year = facts.get("year")
         step = "校验"
-        unit.findings = validate(report).findings
+        validated = validate(report)
+        unit.findings, unit.explained = validated.findings, dict(validated.explained)
         workbook = path.lower().endswith((".xlsx", ".xlsm"))
         if workbook:
             from .finalize import finalised_state
@@ -351,6 +374,7 @@ def _detail_rows(data: bytes) -> list[dict]:
             raise _Refused(f"“明细”第 {n} 行没有来源文件")
         source: dict[str, Any] = {k: _text(record.get(k)) for k in DETAIL_KEYS}
         source["level"] = int(level)
+        source.update({k: record[k] for k in REVIEW_KEYS if record.get(k) not in ("", None)})  # a lower total's
         for fact_id in facts:
             value = record.get(fact_id)
             if value in ("", None):
@@ -748,19 +772,22 @@ def detail_rows(result: Consolidation) -> Iterator[list[Any]]:
     schema = load_schema()
     facts = list(numeric_facts())
     head = ["level", "agency", "agency_code", "file", "sha256", "status"]
-    yield head + facts
-    yield ["层级", "单位名称", "机关代码", "来源文件", "SHA-256", "校验结果"] + [schema.describe(f) for f in facts]
+    yield head + facts + list(REVIEW_KEYS)
+    yield (["层级", "单位名称", "机关代码", "来源文件", "SHA-256", "校验结果"] + [schema.describe(f) for f in facts]
+           + list(REVIEW_LABELS))
     for unit in result.units:
         label = STATUS_LABEL[unit.status] + ("" if unit.used else f"，未计入：{unit.reason}")
         label += f"；{unit.finalised}" if unit.finalised else ""
         yield ([1, unit.agency, unit.agency_code, display_name(unit.path), unit.sha256, label]
-               + list(unit.values or [None] * len(facts)))
+               + list(unit.values or [None] * len(facts)) + review_cells(unit))
         for source in unit.sources:
             chain = f"{display_name(unit.path)} › {source.get('file', '')}"
             yield ([int(source.get("level") or 1) + 1, source.get("agency", ""), source.get("agency_code", ""),
                     chain, source.get("sha256", ""), f"{source.get('status', '')}（已含在上一层）"]
-                   + [source.get(f) for f in facts])
-    yield ["", "合计（只计第 1 层中通过的单位）", "", "", "", ""] + [result.totals.get(f) for f in facts]
+                   + [source.get(f) for f in facts] + [source.get(k) for k in REVIEW_KEYS])
+    counted = [review_cells(u)[:2] for u in result.used]
+    yield (["", "合计（只计第 1 层中通过的单位）", "", "", "", ""] + [result.totals.get(f) for f in facts]
+           + [sum(c[0] or 0 for c in counted), sum(c[1] or 0 for c in counted)])
 
 
 def manifest_rows(result: Consolidation) -> list[list[Any]]:

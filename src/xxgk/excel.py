@@ -116,8 +116,11 @@ def clear_marks(book: SheetBook) -> None:
 
 def validate_book(book: SheetBook) -> Result:
     """校验: validate the open workbook, mark the offending cells, list the findings, report a status."""
+    from . import review
+
     cells = fact_cells(book)
     report = read_report(book, cells)
+    report.explanations = review.read_book(book)  # 复核说明, typed or written by an earlier 校验
     prior = prior_report(book, cells)
     result = validate(report, prior)
     result.path = book.path
@@ -132,7 +135,8 @@ def validate_book(book: SheetBook) -> Result:
             if finding.severity == "error":
                 entry[0] = "error"
             entry[1].append(f"[{SEVERITY_LABEL[finding.severity]}] {finding.message}")
-    with _unprotected(book, _marked_sheets(book) | {s for s, _ in marks}, structure=True):
+    reviewed = {review.SHEET} & set(book.sheet_names())
+    with _unprotected(book, _marked_sheets(book) | {s for s, _ in marks} | reviewed, structure=True):
         _restore(book)
         record = [list(_MARK_HEADER)]
         for (sheet, cell), (severity, messages) in marks.items():
@@ -143,6 +147,8 @@ def validate_book(book: SheetBook) -> Result:
         book.add_sheet(MARK_SHEET, hidden=True)
         book.write_rows(MARK_SHEET, record, {})
         _write_results(book, result, cells)
+        if reviewed:  # the current warnings, to explain in column E
+            review.write_book(book, result, report.explanations)
     book.tell(result.summary() + (f"（未找到上年报告文件 {named}，未核对上年结转）" if missing_prior else ""))
     return result
 

@@ -399,6 +399,31 @@ def findings_list(result: Consolidation, limit: int = 50) -> str:
     return "\n".join(parts)
 
 
+def review_section(result: Consolidation) -> str:
+    """复核说明: per unit, how many warnings are explained and open, each explained one with its
+    explanation, the open ones apart (see `review`)."""
+    rows, details = [], []
+    for unit in result.units:
+        explained, open_ = unit.explained_warnings, unit.open_warnings
+        if not (explained or open_):
+            continue
+        rows.append(f'<tr data-status="{esc(unit.status)}"><th scope="row">{esc(unit_name(unit))}</th>'
+                    f'<td class="file">{esc(display_name(unit.path))}</td>'
+                    f'<td class="num explained">{len(explained)}</td><td class="num open">{len(open_)}</td></tr>')
+        items = [f'<li class="explained">[已说明] {esc(f.message)}<span class="note">（规则 {esc(f.rule)}；'
+                 f'{esc("、".join(f.cells[:4]))}）</span><br>说明：{esc(unit.explained[f.fingerprint])}</li>'
+                 for f in explained]
+        items += [f'<li class="open">[未说明] {esc(f.message)}<span class="note">（规则 {esc(f.rule)}；'
+                  f'{esc("、".join(f.cells[:4]))}；指纹 {esc(f.fingerprint)}）</span></li>' for f in open_]
+        details.append(f"<details{' open' if explained else ''}><summary>{esc(unit_name(unit))}：已说明 {len(explained)} 处、"
+                       f"未说明 {len(open_)} 处</summary><ul>{''.join(items)}</ul></details>")
+    if not rows:
+        return '<p class="note">各单位均无警告。</p>'
+    return ('<div class="wrap"><table id="review"><caption>各单位警告的复核说明</caption><thead><tr>'
+            '<th scope="col">单位名称</th><th scope="col">来源文件</th><th scope="col">已说明</th><th scope="col">未说明</th>'
+            f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>\n' + "\n".join(details))
+
+
 def roster_section(result: Consolidation) -> str:
     if not (result.missing or result.unknown):
         return ""
@@ -496,6 +521,8 @@ def html_bytes(result: Consolidation) -> bytes:
         findings_list(result),
         hashes_table(result),
         "</section>",
+        '<section id="sec-review" aria-labelledby="h-review"><h2 id="h-review">附：警告的复核说明（已说明与未说明）</h2>',
+        review_section(result), "</section>",
         "</main>",
         "</body>",
         "</html>",

@@ -78,7 +78,7 @@ def apply(result: Result, explanations: list[Explanation]) -> Result:
         elif item.fingerprint in errors:
             result.lapsed.append(_lapsed(item, "这是错误，不能以说明代替改正"))
         elif not _HEX.fullmatch(item.fingerprint):
-            result.lapsed.append(_lapsed(item, f"「{item.fingerprint[:24]}」不是指纹（应为 16 位字母数字，从 xxgk validate 复制）"))
+            result.lapsed.append(_lapsed(item, f"「{item.fingerprint[:24]}」不是指纹（应为 16 位 0–9、a–f 字符，从 xxgk validate 复制）"))
         else:
             result.lapsed.append(_lapsed(item, "没有这个指纹的警告：警告已消除，或它比较的数字已改变，须重新说明"))
     return result
@@ -164,3 +164,121 @@ def render(ws, rows: list[list[str]] | None = None, locked: bool = False) -> Non
     ws.protection.sheet = True
     ws.protection.formatColumns = False
     ws.protection.formatRows = False
+
+
+# -- a reviewer's decisions on the findings of published reports (`xxgk audit --decisions`) -----------
+
+CONFIRMED, DISMISSED, OPEN = "confirmed", "dismissed", "open"
+DECISION_LABEL = {CONFIRMED: "确认", DISMISSED: "排除", OPEN: "待复核"}
+_DECISION_WORDS = {"确认": CONFIRMED, "confirmed": CONFIRMED, "confirm": CONFIRMED,
+                   "排除": DISMISSED, "dismissed": DISMISSED, "dismiss": DISMISSED}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A reviewer's word on one finding (by fingerprint): 确认 (a real problem) or 排除 (not one), and why.
+    `agency`/`year`, when given, limit it to that body's report of that year (a fingerprint names the
+    finding, not the report: two reports can show the very same finding)."""
+
+    fingerprint: str
+    decision: str  # CONFIRMED | DISMISSED
+    reason: str = ""
+    agency: str = ""
+    year: int | None = None
+
+    def applies(self, agency: str, year: Any) -> bool:
+        from .text import normal_name
+
+        return ((not self.agency or normal_name(self.agency) == normal_name(agency or ""))
+                and (self.year is None or self.year == year))
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in ("", None)}
+
+
+def read_decisions(path) -> list[Decision]:
+    """The decisions file: JSON, {"decisions": {fingerprint: {"decision": "确认"|"排除", "reason": …,
+    "agency": …, "year": …}}} (the outer "decisions" may be left out). XxgkError (exit 2) in Chinese when
+    it is not one; 排除 needs a reason."""
+    from pathlib import Path
+
+    from .errors import XxgkError
+    from .report import read_input
+    from .text import display_path
+
+    shown = display_path(path)
+    try:
+        data = json.loads(read_input(Path(path)).decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise XxgkError("复核决定文件不是 UTF-8 编码的 JSON", path=shown) from None
+    except json.JSONDecodeError as exc:
+        raise XxgkError(f"复核决定文件不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）", path=shown) from None
+    except RecursionError:
+        raise XxgkError("复核决定文件嵌套层次过深", path=shown) from None
+    entries = data.get("decisions", data) if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        raise XxgkError('复核决定文件应为 JSON 对象：{"decisions": {"指纹": {"decision": "确认" 或 "排除", "reason": "理由"}}}',
+                        path=shown)
+    out = []
+    for key, entry in entries.items():
+        fingerprint = str(key).strip().lower()
+        where = f"指纹「{str(key)[:24]}」"
+        if not _HEX.fullmatch(fingerprint):
+            raise XxgkError(f"{where}不是指纹（应为 16 位 0–9、a–f 字符，从 xxgk audit --format json 的 fingerprint 复制）", path=shown)
+        if isinstance(entry, str):
+            entry = {"decision": entry}
+        if not isinstance(entry, dict):
+            raise XxgkError(f'{where}的决定应为对象，如 {{"decision": "排除", "reason": "理由"}}', path=shown)
+        decision = _DECISION_WORDS.get(str(entry.get("decision", "")).strip().lower())
+        if decision is None:
+            raise XxgkError(f"{where}的 decision 应为「确认」或「排除」，实际为「{str(entry.get('decision', ''))[:20]}」",
+                            path=shown)
+        reason = str(entry.get("reason") or "").strip()
+        if decision == DISMISSED and not reason:
+            raise XxgkError(f"{where}排除了一个问题，但没有写理由（reason）：排除须说明理由", path=shown)
+        year = entry.get("year")
+        if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
+            raise XxgkError(f"{where}的 year 应为整数年度，如 2024", path=shown)
+        out.append(Decision(fingerprint, decision, reason, str(entry.get("agency") or "").strip(), year))
+    return out
+
+
+def decide(findings: list[Finding], decisions: list[Decision], agency: str, year: Any) -> dict[str, Decision]:
+    """fingerprint -> the decision that applies to this report's finding (the first that does)."""
+    mine = {f.fingerprint for f in findings}
+    out: dict[str, Decision] = {}
+    for d in decisions:
+        if d.fingerprint in mine and d.fingerprint not in out and d.applies(agency, year):
+            out[d.fingerprint] = d
+    return out
+
+
+def state(finding: Finding, decided: dict[str, Decision]) -> str:
+    return decided[finding.fingerprint].decision if finding.fingerprint in decided else OPEN
+
+
+# -- the add-in: the sheet in an open workbook (any `sheetbook.SheetBook`) ------------------------------
+
+
+def read_book(book) -> list[Explanation]:
+    """The explanations on the open workbook's sheet, unsaved typing included; none without the sheet."""
+    if SHEET not in book.sheet_names():
+        return []
+    grid: list[list[Any]] = [[] for _ in range(FIRST_ROW - 1)]
+    r = FIRST_ROW
+    while r < FIRST_ROW + ROWS or any(grid[-1]):  # rows the add-in wrote beyond the template's
+        grid.append([book.get_value(SHEET, f"{col}{r}") for col in "ABCDE"])
+        r += 1
+    return read_rows(grid)
+
+
+def write_book(book, result: Result, explanations: list[Explanation]) -> None:
+    """Write the current warnings (with the explanations that apply) from FIRST_ROW, then the rows whose
+    explanation no longer applies, as they were (a clerk's text is never dropped), blanking what is left
+    of the rows written before. The sheet must be editable (the caller lifts its protection)."""
+    rows: list[list[Any]] = sheet_rows(result)
+    rows += [[e.fingerprint, e.rule, e.cells, e.warning, e.text] for e in result.lapsed]
+    used = max([e.row for e in explanations] + [FIRST_ROW + ROWS - 1])
+    rows += [[None] * len(HEADER) for _ in range(used - FIRST_ROW + 1 - len(rows))]
+    head = [[f"复核说明：对警告逐条说明理由"], [HOW_TO], list(HEADER)]
+    book.write_rows(SHEET, head + rows, {})
