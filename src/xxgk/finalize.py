@@ -87,8 +87,11 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
     schema = load_schema()
     values = dict(report.facts)
     locked = frozenset(f for f in schema.facts if f not in load_rules().computed())  # every cell: a submission copy
-    wb = build_workbook(values, locked=locked)
     from . import review
+    from .workbook import PRIOR_HINT
+
+    # last year's figures the template carried stay: the warnings they raise, and their explanations, travel too
+    wb = build_workbook(values, locked=locked, settings={PRIOR_HINT + f: v for f, v in report.prior_hints.items()})
 
     at = wb.sheetnames.index(review.SHEET)  # the explanations that apply, locked like every cell
     wb.remove(wb[review.SHEET])

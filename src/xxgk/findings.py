@@ -31,6 +31,7 @@ class Finding:
 
 
 FINGERPRINT_CHARS = 16  # 64 bits of SHA-256, short enough to copy by hand into a cell
+FINGERPRINT_PATTERN = r"[a-p][0-9a-f]{15}"  # the first hex digit as a letter a–p: never read as a number
 
 
 def fingerprint_of(instance: str, facts: tuple[str, ...], values: list[Any], expected: Any, actual: Any,
@@ -39,10 +40,12 @@ def fingerprint_of(instance: str, facts: tuple[str, ...], values: list[Any], exp
     their values and the two sides it compared. No path, no time, no message wording: the same finding in
     a renamed file or a later run has the same fingerprint, and it changes as soon as a compared figure does.
     `origin` (whose rule, e.g. a local rule file's issuer) is hashed only when given, so national rules'
-    fingerprints do not depend on it."""
+    fingerprints do not depend on it. It starts with a letter: a spreadsheet turns a typed "1234…" or
+    "12e45…" into a number and loses digits, whatever the cell's format says."""
     payload = [instance, list(facts), values, expected, actual] + ([origin] if origin else [])
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
+    return "abcdefghijklmnop"[int(digest[0], 16)] + digest[1:]
 
 
 @dataclass

@@ -15,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .findings import Finding, Result
+from .findings import FINGERPRINT_PATTERN, Finding, Result
 
 SHEET = "复核说明"
 HEADER = ("指纹", "规则", "单元格", "警告内容", "说明（为什么这样填是对的）")
@@ -27,7 +27,7 @@ STRICT_KEY = "strict"  # identity-sheet row: open warnings block finalising (`xx
 HOW_TO = ("每条警告一行：把 xxgk validate 列出的「指纹」复制到 A 列（规则、单元格、警告内容可一并复制，便于阅读），"
           "在 E 列写明为什么这样填是对的。说明只对同一处、同样的数字有效：数字改了，警告的指纹随之改变，须重新说明。"
           "用加载项时，点「校验」会把当前的警告写到本表，只需填写 E 列。错误不能用说明代替，必须改正。")
-_HEX = re.compile(r"[0-9a-f]{16}")
+_HEX = re.compile(FINGERPRINT_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def apply(result: Result, explanations: list[Explanation]) -> Result:
         elif item.fingerprint in errors:
             result.lapsed.append(_lapsed(item, "这是错误，不能以说明代替改正"))
         elif not _HEX.fullmatch(item.fingerprint):
-            result.lapsed.append(_lapsed(item, f"「{item.fingerprint[:24]}」不是指纹（应为 16 位 0–9、a–f 字符，从 xxgk validate 复制）"))
+            result.lapsed.append(_lapsed(item, f"「{item.fingerprint[:24]}」不是指纹（应为以字母开头的 16 位字母和数字，从 xxgk validate 复制）"))
         else:
             result.lapsed.append(_lapsed(item, "没有这个指纹的警告：警告已消除，或它比较的数字已改变，须重新说明"))
     return result
@@ -224,7 +224,7 @@ def read_decisions(path) -> list[Decision]:
         fingerprint = str(key).strip().lower()
         where = f"指纹「{str(key)[:24]}」"
         if not _HEX.fullmatch(fingerprint):
-            raise XxgkError(f"{where}不是指纹（应为 16 位 0–9、a–f 字符，从 xxgk audit --format json 的 fingerprint 复制）", path=shown)
+            raise XxgkError(f"{where}不是指纹（应为以字母开头的 16 位字母和数字，从 xxgk audit --format json 的 fingerprint 复制）", path=shown)
         if isinstance(entry, str):
             entry = {"decision": entry}
         if not isinstance(entry, dict):
