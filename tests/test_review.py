@@ -361,7 +361,8 @@ def _well_formed(html: str) -> None:
 
 
 class ExcelLikeBook(MemoryBook):
-    """The in-memory book, with rows written by the add-in readable cell by cell, as in Excel."""
+    """The in-memory book where, as in Excel, rows written by the add-in are readable cell by cell and
+    a typed cell shows in the sheet's rows."""
 
     def write_rows(self, sheet, rows, links):
         super().write_rows(sheet, rows, links)
@@ -374,13 +375,23 @@ class ExcelLikeBook(MemoryBook):
                     else:
                         self.values[key] = value
 
+    def type(self, sheet: str, cell: str, value) -> None:
+        self.values[(sheet, cell)] = value
+        if self.rows.get(sheet):
+            row, col = openpyxl.utils.cell.coordinate_to_tuple(cell)
+            grid = self.rows[sheet]
+            while len(grid) < row:
+                grid.append([])
+            grid[row - 1] += [None] * (col - len(grid[row - 1]))
+            grid[row - 1][col - 1] = value
+
 
 def test_addin_writes_the_warnings_and_keeps_what_the_clerk_typed(tmp_path):
     path = tmp_path / "鹿山.xlsx"
     path.write_bytes(fill(from_document(example("lushan-2021"))))
     book = ExcelLikeBook.from_xlsx(path)
-    book.values[(SHEET, f"A{FIRST_ROW + 5}")] = "b" * 16  # an old explanation that no warning has
-    book.values[(SHEET, f"E{FIRST_ROW + 5}")] = "旧的说明"
+    book.type(SHEET, f"A{FIRST_ROW + 5}", "b" * 16)  # an old explanation that no warning has
+    book.type(SHEET, f"E{FIRST_ROW + 5}", "旧的说明")
     result = validate_book(book)
     (warning,) = result.warnings
     assert book.get_value(SHEET, f"A{FIRST_ROW}") == warning.fingerprint
@@ -388,7 +399,7 @@ def test_addin_writes_the_warnings_and_keeps_what_the_clerk_typed(tmp_path):
     assert book.get_value(SHEET, f"E{FIRST_ROW}") is None
     assert book.get_value(SHEET, f"E{FIRST_ROW + 1}") == "旧的说明"  # kept, moved under the current warnings
     assert SHEET in book.protected  # protection put back
-    book.values[(SHEET, f"E{FIRST_ROW}")] = "306 条含未列举的栏目"  # the clerk types the reason
+    book.type(SHEET, f"E{FIRST_ROW}", "306 条含未列举的栏目")  # the clerk types the reason
     again = validate_book(book)
     assert again.explained == {warning.fingerprint: "306 条含未列举的栏目"} and not again.open_warnings
     assert book.get_value(SHEET, f"E{FIRST_ROW}") == "306 条含未列举的栏目"

@@ -264,6 +264,9 @@ def read_book(book) -> list[Explanation]:
     """The explanations on the open workbook's sheet, unsaved typing included; none without the sheet."""
     if SHEET not in book.sheet_names():
         return []
+    rows = book.read_rows(SHEET) or []  # the whole sheet in one call, where the book can (Excel)
+    if len(rows) >= HEADER_ROW and [str(v or "").strip() for v in rows[HEADER_ROW - 1][:len(HEADER)]] == list(HEADER):
+        return read_rows(rows)
     grid: list[list[Any]] = [[] for _ in range(FIRST_ROW - 1)]
     r = FIRST_ROW
     while r < FIRST_ROW + ROWS or any(grid[-1]):  # rows the add-in wrote beyond the template's
