@@ -250,7 +250,27 @@ def test_explanation_typed_in_libreoffice_is_read_counted_and_finalised(distribu
     edited.write_bytes(_replace_text(final.read_bytes(), because, because + "（补充）"))
     assert json_validate(edited)["warnings_explained"] == 1  # still read as an explanation
     changed = run_cli("verify", edited)
-    assert changed.returncode != 0 and "定稿后被修改" in changed.stdout
+    assert changed.returncode != 0 and "定稿后被修改" in changed.stdout and "说明在定稿后被改动" in changed.stdout
+    # a figure edited instead: still named, though the stamp covers the explanations too
+    (sheet, row, col) = load_layout().cells[IN_FORCE]
+    part = f"xl/worksheets/sheet{openpyxl.load_workbook(final).sheetnames.index(sheet) + 1}.xml"
+    cell = openpyxl.utils.get_column_letter(col) + str(row)
+    refigured = tmp_path / "改过数字.xlsx"
+    refigured.write_bytes(_edit_part(final.read_bytes(), part, rf'(<c r="{cell}"[^>]*><v>)15(</v>)', r"\g<1>16\g<2>"))
+    named = run_cli("verify", refigured)
+    assert named.returncode != 0 and "定稿时 15，现在 16" in named.stdout and "说明在定稿后被改动" not in named.stdout
+
+
+def _edit_part(data: bytes, name: str, pattern: str, replacement: str) -> bytes:
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            part = source.read(info)
+            if info.filename == name:
+                part, n = re.subn(pattern.encode(), replacement.encode(), part)
+                assert n == 1
+            target.writestr(info, part)
+    return out.getvalue()
 
 
 def _replace_text(data: bytes, old: str, new: str) -> bytes:

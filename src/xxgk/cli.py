@@ -508,7 +508,9 @@ def _verify(args) -> int:
         schema = load_schema()
         for fact_id, before, now in verdict.changes[:30]:
             print(f"    {schema.describe(fact_id)}：定稿时 {_value(before)}，现在 {_value(now)}")
-        if verdict.finalized and not verdict.unchanged and not verdict.changes:
+        if verdict.explanations_changed:
+            print("    数字和文字与定稿时相同，“复核说明”表中的说明在定稿后被改动")
+        elif verdict.finalized and not verdict.unchanged and not verdict.changes:
             print("    （无法判断改了哪些内容）")
         if verdict.run_id:
             print(f"    汇总运行标识 {verdict.run_id}")

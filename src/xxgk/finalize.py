@@ -143,6 +143,7 @@ class Verdict:
     result: Result | None = None
     run_id: str = ""  # a consolidation's workbook: the run that wrote it
     mixed: list[str] = field(default_factory=list)  # why it and the outputs beside it are not one set
+    explanations_changed: bool = False  # the figures are as finalised, the 复核说明 is not
 
     @property
     def ok(self) -> bool:
@@ -214,11 +215,18 @@ def verify(path: str | Path) -> Verdict:
     verdict.finalized = True
     verdict.unchanged = fingerprint(report) == verdict.stamp["fingerprint"]
     if not verdict.unchanged:
+        from .review import canonical as explanations
+
         before = _finalized_facts(data)
-        if before is not None and hashlib.sha256(
-                json.dumps(before, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()).hexdigest() \
-                == verdict.stamp["fingerprint"]:  # the kept JSON is the one that was stamped: it can say what changed
+        kept = json.dumps(before, ensure_ascii=False, sort_keys=True, separators=(",", ":")) if before is not None else ""
+        explained = {e.fingerprint: e.text for e in report.explanations}
+        stamped = {hashlib.sha256(text.encode()).hexdigest()  # with the 复核说明 as it is now, or with none
+                   for text in (kept, kept + "\n" + explanations(explained) if explained else kept)}
+        if before is not None and verdict.stamp["fingerprint"] in stamped:
+            # the kept JSON is the one that was stamped: it can say what changed
             now = report.facts
             verdict.changes = [(f, before.get(f), now.get(f)) for f in load_schema().facts
                                if before.get(f) != now.get(f)]
+        elif before is not None and before == report.facts:
+            verdict.explanations_changed = True
     return verdict
