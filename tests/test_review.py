@@ -357,6 +357,11 @@ def test_total_lists_explained_and_open_warnings_per_unit(distributed, typist, t
     table = re.search(r'<table id="review">.*?</table>', section, re.S).group(0)
     assert re.search(re.escape(QF) + r'.*?class="num explained">1<.*?class="num open">0<', table, re.S)
     _well_formed(html)
+    from test_htmlreport import run_chromium
+
+    dom = run_chromium(tmp_path, page, "--dump-dom").stdout.decode("utf-8")  # as a browser builds the page
+    shown = re.search(r'<section id="sec-review".*?</section>', dom, re.S).group(0)
+    assert "集中清理废止5件" in shown and shown.count("<details") == 2
 
 
 def _well_formed(html: str) -> None:
