@@ -22,7 +22,7 @@ HEADER = ("指纹", "规则", "单元格", "警告内容", "说明（为什么�
 FINGERPRINT_COL, RULE_COL, CELLS_COL, WARNING_COL, TEXT_COL = 1, 2, 3, 4, 5
 HEADER_ROW = 3
 FIRST_ROW = HEADER_ROW + 1
-ROWS = 200  # input rows the template offers; a report has a handful of warnings
+ROWS = 60  # input rows the template offers: a report has a handful of warnings (each row costs every read)
 STRICT_KEY = "strict"  # identity-sheet row: open warnings block finalising (`xxgk distribute --strict`)
 HOW_TO = ("每条警告一行：把 xxgk validate 列出的「指纹」复制到 A 列（规则、单元格、警告内容可一并复制，便于阅读），"
           "在 E 列写明为什么这样填是对的。说明只对同一处、同样的数字有效：数字改了，警告的指纹随之改变，须重新说明。"
