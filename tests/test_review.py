@@ -505,3 +505,13 @@ def test_bad_decisions_file_is_refused_in_chinese(published, tmp_path, content, 
 def test_json_report_without_a_sheet_has_no_explanations(tmp_path):
     result = validate(load(Path(__file__).parent.parent / "examples" / "lushan-2021.json"))
     assert result.warnings and not result.explained and not result.lapsed and not result.strict
+
+
+def test_total_cells_stay_within_a_spreadsheet_cell():
+    from xxgk.consolidate import VALID, Unit, review_cells
+
+    (warning,) = validate(from_document(example("lushan-2021"))).warnings
+    many = Unit(path="x.xlsx", status=VALID, findings=[warning] * 200)  # 200 long warnings: over 32,767 characters
+    explained, open_ = review_cells(many)[2:]
+    assert explained is None and len("\n".join([warning.message] * 200)) > 32_767
+    assert len(open_) <= 32_767 and open_.endswith("其余见 xxgk validate）")

@@ -99,7 +99,14 @@ def review_cells(unit: Unit) -> list[Any]:
     explained = "\n".join(f"[{f.rule}；{'、'.join(f.cells[:4])}] {f.message} —— 说明：{unit.explained[f.fingerprint]}"
                           for f in unit.explained_warnings)
     open_ = "\n".join(f"[{f.rule}；{'、'.join(f.cells[:4])}；指纹 {f.fingerprint}] {f.message}" for f in unit.open_warnings)
-    return [len(unit.explained_warnings), len(unit.open_warnings), explained or None, open_ or None]
+    return [len(unit.explained_warnings), len(unit.open_warnings), _cell_text(explained), _cell_text(open_)]
+
+
+def _cell_text(text: str, limit: int = 32_000) -> str | None:
+    """At most what a spreadsheet cell holds (32,767 characters), saying so when cut."""
+    if len(text) <= limit:
+        return text or None
+    return text[:limit] + "\n…（过长，其余见 xxgk validate）"
 
 
 @dataclass
