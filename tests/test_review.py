@@ -513,5 +513,5 @@ def test_total_cells_stay_within_a_spreadsheet_cell():
     (warning,) = validate(from_document(example("lushan-2021"))).warnings
     many = Unit(path="x.xlsx", status=VALID, findings=[warning] * 200)  # 200 long warnings: over 32,767 characters
     explained, open_ = review_cells(many)[2:]
-    assert explained is None and len("\n".join([warning.message] * 200)) > 32_767
+    assert explained is None and len("；".join([warning.message] * 200)) > 32_767
     assert len(open_) <= 32_767 and open_.endswith("其余见 xxgk validate）")

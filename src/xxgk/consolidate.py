@@ -93,12 +93,13 @@ class Unit:
 
 
 def review_cells(unit: Unit) -> list[Any]:
-    """A unit's REVIEW_KEYS cells on the 明细 sheet: counts, then each warning on a line of its own."""
+    """A unit's REVIEW_KEYS cells on the 明细 sheet: counts, then the warnings, each in [brackets] and
+    separated by "；" (one line: the sheet's cells do not wrap)."""
     if not unit.findings:
         return [0, 0, None, None] if unit.status in (VALID, INVALID) else [None] * len(REVIEW_KEYS)
-    explained = "\n".join(f"[{f.rule}；{'、'.join(f.cells[:4])}] {f.message} —— 说明：{unit.explained[f.fingerprint]}"
+    explained = "；".join(f"[{f.rule}；{'、'.join(f.cells[:4])}] {f.message} —— 说明：{unit.explained[f.fingerprint]}"
                           for f in unit.explained_warnings)
-    open_ = "\n".join(f"[{f.rule}；{'、'.join(f.cells[:4])}；指纹 {f.fingerprint}] {f.message}" for f in unit.open_warnings)
+    open_ = "；".join(f"[{f.rule}；{'、'.join(f.cells[:4])}；指纹 {f.fingerprint}] {f.message}" for f in unit.open_warnings)
     return [len(unit.explained_warnings), len(unit.open_warnings), _cell_text(explained), _cell_text(open_)]
 
 
@@ -106,7 +107,7 @@ def _cell_text(text: str, limit: int = 32_000) -> str | None:
     """At most what a spreadsheet cell holds (32,767 characters), saying so when cut."""
     if len(text) <= limit:
         return text or None
-    return text[:limit] + "\n…（过长，其余见 xxgk validate）"
+    return text[:limit] + "…（过长，其余见 xxgk validate）"
 
 
 @dataclass
