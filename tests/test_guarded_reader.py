@@ -269,7 +269,7 @@ DAMAGED_BOOK = [
     ("a relationship without Target", RELS, lambda b: b.replace(b'Target="/xl/worksheets/sheet3.xml" ', b""), "Target"),
     ("a relationship without Id", RELS, lambda b: b.replace(b'Id="rId3"', b""), "Target"),
     ("the identity sheet's relationship without Target", RELS,
-     lambda b: b.replace(b'Target="/xl/worksheets/sheet7.xml" ', b""), "_xxgk"),
+     lambda b: b.replace(b'Target="/xl/worksheets/sheet8.xml" ', b""), "_xxgk"),
     ("a sheet without its relationship id", BOOK, lambda b: b.replace(b' r:id="rId3"', b""), "表三"),
     ("a sheet without a name", BOOK, lambda b: re.sub(rb'name="[^"]*" sheetId="3"', b'sheetId="3"', b), "工作表没有名称"),
     ("a defined name without name", BOOK,
