@@ -9,6 +9,7 @@ of the report, and every protection lifted for the marks is put back.
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -70,19 +71,24 @@ def prior_report(book: SheetBook, cells: dict[str, tuple[str, str]]) -> Report |
 
 @contextmanager
 def _unprotected(book: SheetBook, sheets: set[str], structure: bool) -> Iterator[None]:
-    """Lift protection where needed, and put back exactly what was lifted, even on failure."""
+    """Lift protection where needed, and put back exactly what was lifted, even on failure.
+
+    Each sheet gets back the options it had (the template lets rows and columns be resized), not
+    Excel's Protect() defaults.
+    """
     lifted_structure = structure and book.structure_protected()
-    lifted = [s for s in sorted(sheets) if s in book.sheet_names() and book.sheet_protected(s)]
+    lifted = {s: options for s in sorted(sheets) if s in book.sheet_names()
+              and (options := book.sheet_protection(s)) is not None}
     if lifted_structure:
         book.protect_structure(False)
     for sheet in lifted:
-        book.protect_sheet(sheet, False)
+        book.protect_sheet(sheet, None)
     try:
         yield
     finally:
-        for sheet in lifted:
+        for sheet, options in lifted.items():
             if sheet in book.sheet_names():
-                book.protect_sheet(sheet, True)
+                book.protect_sheet(sheet, options)
         if lifted_structure:
             book.protect_structure(True)
 
@@ -189,18 +195,29 @@ def export_json(book: SheetBook, target: str | Path | None = None) -> Path:
 # -- entry points for the ribbon (VBA RunPython) -----------------------------------------------------
 
 
-def _run(action) -> None:
+def caller_book() -> SheetBook:
+    """The workbook whose window the button was pressed in (xlwings passes its name and Excel's window
+    handle on the command line), not the active book of whichever Excel instance answers first."""
     import xlwings as xw
 
     from .sheetbook import XlwingsBook
 
-    book = XlwingsBook(xw.books.active)
+    return XlwingsBook(xw.Book.caller())
+
+
+def _run(action) -> None:
+    try:
+        book = caller_book()
+    except Exception as exc:  # xlwings could not reach the workbook: the add-in's VBA shows stderr
+        print(f"无法连接到 Excel 中的工作簿（{type(exc).__name__}: {exc}）。请保存工作簿、关闭并重新打开 Excel 后再试。",
+              file=sys.stderr)
+        raise SystemExit(1) from None
     try:
         action(book)
     except XxgkError as exc:
         book.tell(f"无法完成：{exc}")
     except Exception as exc:  # a bug: say so in one line rather than a Python traceback window
-        book.tell(f"内部错误（{type(exc).__name__}: {exc}），请报告此问题")
+        book.tell(f"内部错误（{type(exc).__name__}: {exc}），请把这条信息截图发给 IT 人员")
 
 
 def on_validate() -> None:

@@ -55,19 +55,80 @@ def XXGK_STATUS(caller: Any) -> str:
         return f"无法校验：{exc}"
 
 
-@xw.func(volatile=True)
-def XXGK_FINDINGS(caller: Any) -> list[list[Any]]:
-    """全部问题：规则、级别、说明、单元格、应为、实际，每条一行（第一行为表头）."""
-    header = ["规则", "级别", "说明", "单元格", "应为", "实际"]
-    try:
-        report, prior = _examined(caller)
-        result = validate(report, prior)
-    except XxgkError as exc:
-        return [header, ["", "错误", f"无法校验：{exc}", "", "", ""]]
-    rows = [[f.rule, SEVERITY_LABEL[f.severity], f.message, "、".join(f.cells),
+FINDING_FIELDS = ("规则", "级别", "说明", "单元格", "应为", "实际")
+
+
+def _finding_rows(caller: Any) -> list[list[Any]]:
+    """One row per finding, in FINDING_FIELDS order, Excel-shaped (text and numbers only)."""
+    report, prior = _examined(caller)
+    result = validate(report, prior)
+    return [[f.rule, SEVERITY_LABEL[f.severity], f.message, "、".join(f.cells),
              "" if f.expected is None else f.expected, "" if f.actual is None else f.actual]
             for f in result.findings]
-    return [header] + (rows or [["", "", "校验通过", "", "", ""]])
+
+
+def _shape(caller: Any) -> tuple[int, int]:
+    """Rows and columns of the range the formula was entered in: more than one cell only for a
+    legacy array formula (Ctrl+Shift+Enter over a range, as Excel 2016/2019 need)."""
+    shape = getattr(caller, "shape", None)
+    return tuple(shape) if shape else (1, 1)  # type: ignore[return-value]
+
+
+@xw.func(volatile=True)
+def XXGK_FINDINGS(caller: Any) -> list[list[Any]]:
+    """全部问题：规则、级别、说明、单元格、应为、实际，每条一行（第一行为表头）.
+
+    In Excel with dynamic arrays one cell is enough (the table spills). In Excel 2016/2019 select a
+    range (say 30 rows x 6 columns), type the formula and press Ctrl+Shift+Enter: the table is padded
+    with empty cells to fill it (not #N/A), and if it is too short its last row says how many are left.
+    """
+    header = list(FINDING_FIELDS)
+    try:
+        rows = _finding_rows(caller)
+    except XxgkError as exc:
+        rows = [["", "错误", f"无法校验：{exc}", "", "", ""]]
+    table = [header] + (rows or [["", "", "校验通过", "", "", ""]])
+    height, width = _shape(caller)
+    if height == 1 and width == 1:
+        return table
+    if len(table) > height:
+        left = len(table) - height + 1
+        table = table[:height - 1] + [["", "", f"还有 {left} 条未显示：请把数组公式的区域向下扩大，或改用 XXGK_FINDING",
+                                       "", "", ""]]
+    table = table + [[""] * len(header)] * (height - len(table))
+    return [(row + [""] * width)[:width] for row in table]
+
+
+@xw.func(volatile=True)
+def XXGK_FINDING(n: Any, field: Any = None, caller: Any = None) -> Any:
+    """第 n 条问题的一项（规则、级别、说明、单元格、应为、实际，或 1～6；默认“说明”）；没有第 n 条时为空。
+
+    One value per cell, so it works in every Excel version: put =XXGK_FINDING(ROW()-1) in a column
+    and fill it down.
+    """
+    try:
+        number = float(n)
+    except (TypeError, ValueError):
+        return "请给出问题的序号（1、2、3…）"
+    if number != int(number) or number < 1:
+        return "请给出问题的序号（1、2、3…）"
+    if field is None or str(field).strip() == "":
+        column = FINDING_FIELDS.index("说明")
+    elif str(field).strip() in FINDING_FIELDS:
+        column = FINDING_FIELDS.index(str(field).strip())
+    else:
+        try:
+            column = int(float(field)) - 1
+        except (TypeError, ValueError):
+            column = -1
+        if not 0 <= column < len(FINDING_FIELDS):
+            return f"请给出 {'、'.join(FINDING_FIELDS)} 之一，或 1～{len(FINDING_FIELDS)}"
+    try:
+        rows = _finding_rows(caller)
+    except XxgkError as exc:
+        return f"无法校验：{exc}"
+    index = int(number) - 1
+    return rows[index][column] if index < len(rows) else ""
 
 
 @xw.func(volatile=True)
@@ -124,5 +185,5 @@ def _prior_facts(path: str, mtime: float) -> dict[str, Any]:
     return dict(load(path).facts)
 
 
-UDFS = (XXGK_STATUS, XXGK_FINDINGS, XXGK_EXPECTED, XXGK_LABEL, XXGK_PRIOR)
-VOLATILE = frozenset({"XXGK_STATUS", "XXGK_FINDINGS", "XXGK_EXPECTED"})
+UDFS = (XXGK_STATUS, XXGK_FINDINGS, XXGK_FINDING, XXGK_EXPECTED, XXGK_LABEL, XXGK_PRIOR)
+VOLATILE = frozenset({"XXGK_STATUS", "XXGK_FINDINGS", "XXGK_FINDING", "XXGK_EXPECTED"})
