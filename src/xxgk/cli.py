@@ -175,12 +175,15 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--jobs", type=int, default=None, help="同时读取的进程数（默认为 CPU 核数）")
     au.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
 
-    a = sub.add_parser("addin", help="Excel 加载项（维护者用）")
+    a = sub.add_parser("addin", help="Excel 加载项：文件位置、设置所用的 Python、重新生成")
     a_sub = a.add_subparsers(dest="addin_command", metavar="操作", parser_class=_Parser)
     a_sub.required = True
     ab = a_sub.add_parser("build", help="由 addin/ 中的源文件重新生成加载项 xxgk.xlam")
     ab.add_argument("-o", "--output", help="输出文件（默认 addin/xxgk.xlam）")
     a_sub.add_parser("path", help="显示已安装的加载项文件 xxgk.xlam 在哪里（安装到 Excel 时要选它）")
+    ac = a_sub.add_parser("config", help="设置加载项使用的 Python（写入 Excel 加载项读取的用户配置文件）")
+    ac.add_argument("--python", required=True, help="python.exe 的完整路径（装有 xxgk 的那个 Python）")
+    ac.add_argument("--conf", help="配置文件（默认 %%USERPROFILE%%\\.xxgk\\xxgk.conf，即加载项读取的位置）")
     p.epilog = _examples(["xxgk demo", "xxgk validate 报告.xlsx", "xxgk 命令 -h     （某个命令的说明和示例）"])
     for name, lines in _EXAMPLES.items():
         if name in sub.choices:
@@ -212,7 +215,8 @@ _EXAMPLES = {
     "import": ["xxgk import 上年报告.docx -o 上年报告.xlsx", "xxgk import 已发布的报告.html -o 报告.json"],
     "audit": ["xxgk audit 年报/", "xxgk audit 年报/ --roster 名单.csv --html 抽查结果.html",
               "xxgk audit 年报/ --format json -q"],
-    "addin": ["xxgk addin path", "xxgk addin build"],
+    "addin": ["xxgk addin path", "xxgk addin build",
+              r'xxgk addin config --python "C:\Python311\python.exe"     （加载项用这个 Python）'],
 }
 
 
@@ -620,8 +624,12 @@ def _distribute(args) -> int:
 
 
 def _addin(args) -> int:
-    from .addin import addin_path, build
+    from .addin import addin_path, build, write_interpreter
 
+    if args.addin_command == "config":
+        conf, python = write_interpreter(args.python, args.conf)
+        print(f"已设置加载项使用的 Python：{python}（写入 {conf}）。在 Excel 中点“校验”即用它。")
+        return 0
     if args.addin_command == "path":
         if not addin_path().is_file():
             raise XxgkError("没有找到加载项文件 xxgk.xlam（请用 xxgk addin build 生成）")
