@@ -143,7 +143,7 @@ def test_udf_expected_value_of_a_total_and_of_a_cross_year_fact(write_workbook):
     book = open_book(write_workbook, "made-up-qingfeng-2021")
     facts = xxgk.load(book.path).facts
     cols = ["natural_persons", "commercial", "research", "nonprofit", "legal_services", "other_orgs"]
-    assert XXGK_EXPECTED("applications.received.total", book) == sum(facts[f"applications.received.{c}"] for c in cols)
+    assert XXGK_EXPECTED("applications.received.total", caller=book) == sum(facts[f"applications.received.{c}"] for c in cols)
     book.type_value("applications.received.commercial", facts["applications.received.commercial"] + 5)
     assert XXGK_EXPECTED("applications.received.total", book) == facts["applications.received.total"] + 5
     assert XXGK_EXPECTED("applications.carried_over.natural_persons", book) == "没有规定此项的规则"  # no prior set
@@ -296,13 +296,13 @@ def test_findings_entered_as_a_legacy_array_formula_fill_their_range(write_workb
     bad = open_book(write_workbook, "made-up-errors-2022")
     full = XXGK_FINDINGS(bad)
     bad.shape = (15, 7)  # Ctrl+Shift+Enter over 15 rows x 7 columns
-    table = XXGK_FINDINGS(bad)
+    table = XXGK_FINDINGS(caller=bad)
     assert len(table) == 15 and all(len(r) == 7 for r in table)
     assert [r[:6] for r in table[:len(full)]] == full
     assert all(r == [""] * 7 for r in table[len(full):])  # empty cells, not #N/A
     assert all(r[6] == "" for r in table)
     bad.shape = (5, 6)  # too short: the last row says so
-    short = XXGK_FINDINGS(bad)
+    short = XXGK_FINDINGS(caller=bad)
     assert short[:4] == full[:4] and len(short) == 5
     assert short[4][2] == f"还有 {len(full) - 4} 条未显示：请把数组公式的区域向下扩大，或改用 XXGK_FINDING"
 
@@ -312,12 +312,24 @@ def test_one_finding_per_cell(write_workbook):
     table = XXGK_FINDINGS(bad)
     rows = len(table) - 1
     for n in range(1, rows + 1):
-        assert XXGK_FINDING(n, None, bad) == table[n][2]  # 说明 by default
-        assert XXGK_FINDING(n, "规则", bad) == table[n][0]
-        assert XXGK_FINDING(float(n), 4, bad) == table[n][3]
-    assert XXGK_FINDING(rows + 1, None, bad) == ""  # a column filled down past the end stays blank
+        assert XXGK_FINDING(n, None, caller=bad) == table[n][2]  # 说明 by default
+        assert XXGK_FINDING(n, "规则", caller=bad) == table[n][0]
+        assert XXGK_FINDING(float(n), 4, bad) == table[n][3]  # the report named by a cell of it
+    assert XXGK_FINDING(rows + 1, None, caller=bad) == ""  # a column filled down past the end stays blank
     assert XXGK_FINDING(0, None, bad).startswith("请给出问题的序号")
     assert XXGK_FINDING("x", None, bad).startswith("请给出问题的序号")
     assert XXGK_FINDING(1, "颜色", bad).startswith("请给出 规则、级别、说明")
     good = open_book(write_workbook, "made-up-qingfeng-2021")
     assert XXGK_FINDING(1, None, good) == ""
+
+
+def test_functions_in_a_second_workbook_examine_the_report_they_point_at(write_workbook):
+    """The template's cells are locked: the functions can sit in another workbook, given a cell of the report."""
+    report = open_book(write_workbook, "made-up-errors-2022")
+    other = open_book(write_workbook, "made-up-qingfeng-2021")  # the workbook the formulas are typed in
+    assert XXGK_STATUS(caller=other) == "校验通过"
+    assert XXGK_STATUS(report, other) == "发现 8 处错误、0 处警告"
+    assert XXGK_FINDINGS(report, other) == XXGK_FINDINGS(caller=report)
+    assert XXGK_FINDING(1, "规则", report, other) == XXGK_FINDINGS(caller=report)[1][0]
+    assert XXGK_EXPECTED("applications.received.total", report, other) == XXGK_EXPECTED(
+        "applications.received.total", caller=report)
