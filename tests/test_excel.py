@@ -333,3 +333,6 @@ def test_functions_in_a_second_workbook_examine_the_report_they_point_at(write_w
     assert XXGK_FINDING(1, "规则", report, other) == XXGK_FINDINGS(caller=report)[1][0]
     assert XXGK_EXPECTED("applications.received.total", report, other) == XXGK_EXPECTED(
         "applications.received.total", caller=report)
+    # something that is not a cell: said in the cell, never an exception
+    assert XXGK_STATUS("报告.xlsx", other).startswith("无法校验：请给出报告中的一个单元格")
+    assert XXGK_FINDING(1, None, 42, other).startswith("无法校验：请给出报告中的一个单元格")

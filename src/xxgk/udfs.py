@@ -29,6 +29,8 @@ from .validate import validate
 def _book(caller: Any) -> SheetBook:
     if hasattr(caller, "defined_names") and hasattr(caller, "get_value"):
         return caller  # already a SheetBook (tests, or another host)
+    if not hasattr(caller, "sheet"):
+        raise XxgkError("请给出报告中的一个单元格（如 '[报告.xlsx]基本信息'!A1），或省略这个参数")
     return XlwingsBook(caller.sheet.book)
 
 
