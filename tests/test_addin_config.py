@@ -164,3 +164,12 @@ def test_a_path_the_code_page_cannot_hold_exits_2_on_the_command_line(tmp_path, 
     assert main(["addin", "config", "--python", str(python), "--conf", str(tmp_path / "c.conf")]) == 2
     err = capsys.readouterr().err
     assert "无法表示" in err and "请把 Python 环境装到只含英文字母和数字的文件夹" in err
+
+
+def test_a_config_path_that_is_a_folder_exits_2(tmp_path, capsys):
+    python = fake_python(tmp_path / "env")
+    folder = tmp_path / "xxgk.conf"
+    folder.mkdir()
+    assert main(["addin", "config", "--python", str(python), "--conf", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "无法读取配置文件" in err and "Traceback" not in err

@@ -305,9 +305,12 @@ def write_interpreter(python: str | Path, conf: str | Path | None = None, *,
 def _config_lines(conf: Path, codec: str) -> list[bytes]:
     """The non-blank lines of an existing config file, as bytes in `codec` (blank lines would throw
     `Input #`'s key/value pairing off)."""
-    if not conf.is_file():
+    if not conf.exists():
         return []
-    data = conf.read_bytes()
+    try:
+        data = conf.read_bytes()
+    except OSError as exc:
+        raise XxgkError(f"无法读取配置文件（{exc.strerror}）；请检查它是否是文件、能否打开", path=str(conf)) from None
     if data.startswith(b"\xef\xbb\xbf"):
         try:
             data = data[3:].decode("utf-8").encode(codec)
