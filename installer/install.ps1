@@ -162,6 +162,9 @@ try {
     if (-not (Test-Path -LiteralPath $InstalledAddin)) {
         Fail "无法复制加载项到 $Startup。请关闭 Excel 后重新运行。"
     }
+    # a zip copied from the internet marks what it extracts as downloaded (Zone.Identifier), and Office
+    # blocks the macros of such a file; the copy is ours, so the mark goes
+    Unblock-File -LiteralPath $InstalledAddin -ErrorAction SilentlyContinue
     Set-Content -LiteralPath (Join-Path $XxgkHome 'installed') -Value 'xxgk' -Encoding ASCII
 
     $version = & "$XxgkExe" --version

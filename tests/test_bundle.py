@@ -30,7 +30,10 @@ from conftest import need_network, run_cli
 VERSIONS = ("3.11", "3.12", "3.13")  # what the issue asks for; the scripts and the zip must agree with it
 TOP = f"xxgk-{__version__}-windows/"
 SCRIPTS = Path(__file__).resolve().parents[1] / "installer"
-DEAD_INDEX = {"PIP_INDEX_URL": "http://127.0.0.1:9/simple"}  # nothing listens there: the index is unreachable
+# pip without the network: an index where nothing listens, and no pip configuration (a machine's
+# find-links or extra index must not supply a wheel the bundle lacks)
+DEAD_INDEX = {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "",
+              "PIP_EXTRA_INDEX_URL": "", "PIP_CONSTRAINT": ""}
 
 
 @pytest.fixture(scope="session")
@@ -286,6 +289,7 @@ def test_install_steps_in_order():
         "& $VenvPython -m pip install --no-index --find-links $Wheels ",
         '& "$XxgkExe" addin config --python "$VenvPython"',
         "Copy-Item -LiteralPath $Addin -Destination $InstalledAddin",
+        "Unblock-File -LiteralPath $InstalledAddin",  # Office blocks macros of a file marked as downloaded
         '& "$XxgkExe" --version',
     ]
     at = [text.find(step) for step in steps]
