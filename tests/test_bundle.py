@@ -362,20 +362,40 @@ def test_an_unreachable_index_is_a_chinese_error(tmp_path):
     assert list(tmp_path.iterdir()) == [], "no zip and no temporary file left"
 
 
-def test_a_rebuild_from_the_wheels_folder_is_offline_and_identical(bundle, extracted, tmp_path):
-    """--wheels: the same zip, byte for byte, without the index (which is made unreachable here)."""
-    folder = tmp_path / "wheels"
+@pytest.fixture(scope="session")
+def offline_wheels(extracted, tmp_path_factory) -> Path:
+    """The bundle's dependency wheels and the build backend (to build xxgk's wheel offline)."""
+    folder = tmp_path_factory.mktemp("offline") / "wheels"
     folder.mkdir()
     for whl in (extracted / "wheels").glob("*.whl"):
         if parse_wheel_filename(whl.name)[0] != "xxgk":  # xxgk itself is built from the source again
             (folder / whl.name).write_bytes(whl.read_bytes())
     need_network()
-    build_backend = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(folder), "hatchling"],
-                                   capture_output=True, text=True, timeout=600)  # for building xxgk's wheel offline
-    assert build_backend.returncode == 0, build_backend.stderr
+    backend = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(folder), "hatchling"],
+                             capture_output=True, text=True, timeout=600)
+    assert backend.returncode == 0, backend.stderr
+    return folder
+
+
+def test_a_rebuild_from_the_wheels_folder_is_offline_and_identical(bundle, offline_wheels, tmp_path):
+    """--wheels: the same zip, byte for byte, without the index (which is made unreachable here)."""
     out = tmp_path / "again.zip"
-    proc = run_cli("bundle", "-o", out, "--wheels", folder, env=DEAD_INDEX, timeout=900)
+    proc = run_cli("bundle", "-o", out, "--wheels", offline_wheels, env=DEAD_INDEX, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert out.read_bytes() == bundle.read_bytes()
-    proc = run_cli("bundle", "-o", out, "--wheels", folder, "--force", "-q", env=DEAD_INDEX, timeout=900)
+    proc = run_cli("bundle", "-o", out, "--wheels", offline_wheels, "--force", "-q", env=DEAD_INDEX, timeout=900)
     assert proc.returncode == 0 and out.read_bytes() == bundle.read_bytes()
+
+
+def test_a_missing_windows_only_wheel_is_named(offline_wheels, tmp_path):
+    """Without pywin32 (which pip on Linux never asks for), the build stops and says which wheel is missing."""
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    for whl in offline_wheels.glob("*.whl"):
+        if parse_wheel_filename(whl.name)[0] != "pywin32":
+            (folder / whl.name).write_bytes(whl.read_bytes())
+    out = tmp_path / "out" / "xxgk-windows.zip"
+    proc = run_cli("bundle", "-o", out, "--wheels", folder, "-q", env=DEAD_INDEX, timeout=900)
+    assert proc.returncode == 2, proc.stderr
+    assert "pywin32" in proc.stderr and "Windows 64 位" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and list(out.parent.iterdir()) == []

@@ -171,10 +171,16 @@ def _own_wheel(root: Path, folder: Path, source: list[str], say: Progress) -> Pa
         args.insert(1, "--no-build-isolation")
     else:
         args += source
-    _pip(args, say, "生成 xxgk 的 wheel")
+    try:
+        _pip(args, say, "生成 xxgk 的安装文件（wheel）", windows=False)
+    except XxgkError as exc:
+        if "--no-build-isolation" in args or "--no-index" not in source:
+            raise
+        raise XxgkError(f"{exc.message}。不连网生成时，打包工具 hatchling 要在 --wheels 的文件夹中，"
+                        "或先安装到当前的 Python（pip install hatchling）") from None
     built = sorted(folder.glob("xxgk-*.whl"))
     if len(built) != 1:
-        raise XxgkError("生成 xxgk 的 wheel 失败：pip 没有写出 wheel 文件")
+        raise XxgkError("生成 xxgk 的安装文件（wheel）失败：pip 没有写出 wheel 文件")
     return built[0]
 
 
@@ -187,7 +193,7 @@ def _download(folder: Path, version: str, requirements: list[str], source: list[
 _SHOWN = re.compile(r"^\s*(Downloading|Using cached|Saved|File was already downloaded)\s+(\S+)(.*)$")
 
 
-def _pip(args: list[str], say: Progress, what: str) -> None:
+def _pip(args: list[str], say: Progress, what: str, windows: bool = True) -> None:
     """Run pip in this Python; show each wheel as it is downloaded; a failure becomes a Chinese error."""
     command = [sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "--no-input",
                "--progress-bar", "off", "--retries", "2", "--timeout", "30"]
@@ -212,10 +218,10 @@ def _pip(args: list[str], say: Progress, what: str) -> None:
             verb = "已有" if shown.group(1) == "File was already downloaded" else "下载"
             say(f"      {verb} {name}" + (f"（{size.group(1)}）" if size else ""))
     if proc.returncode != 0:
-        raise _pip_error(list(tail), what)
+        raise _pip_error(list(tail), what, windows, "--wheels 指定的文件夹" if "--no-index" in args else "软件包索引")
 
 
-def _pip_error(lines: list[str], what: str) -> XxgkError:
+def _pip_error(lines: list[str], what: str, windows: bool, where: str) -> XxgkError:
     text = "\n".join(lines)
     errors = [line.removeprefix("ERROR: ").strip() for line in lines if line.startswith("ERROR:")]
     if any(mark in text for mark in _UNREACHABLE):
@@ -224,8 +230,10 @@ def _pip_error(lines: list[str], what: str) -> XxgkError:
                          "已有下载好的 wheel 时，用 --wheels 指定它们所在的文件夹")
     missing = re.search(r"No matching distribution found for (\S+)", text)
     if missing:
-        return XxgkError(f"{what}失败：软件包索引中没有 {missing.group(1)} 适用于 Windows 64 位的 wheel "
-                         "（离线安装包只能放已编译好的 wheel）")
+        if windows:
+            return XxgkError(f"{what}失败：{where}中没有 {missing.group(1)} 适用于 Windows 64 位的 wheel"
+                             "（离线安装包只能放已编译好的 wheel）")
+        return XxgkError(f"{what}失败：{where}中没有 {missing.group(1)}")
     detail = errors[-1] if errors else (lines[-1] if lines else "")
     return XxgkError(f"{what}失败（pip：{detail[:300]}）")
 
