@@ -36,10 +36,11 @@ function Fail([string]$Text) {
     exit 1
 }
 
-# One candidate interpreter: its version and pointer size, asked from Python itself (ASCII output only,
-# no double quotes in the code: Windows PowerShell 5.1 does not escape them for native programs).
+# One candidate interpreter: its version, pointer size and platform (win-amd64 is what the wheels are for;
+# a 64-bit Python for ARM says win-arm64), asked from Python itself. ASCII output only, and no double
+# quotes in the code: Windows PowerShell 5.1 does not escape them for native programs.
 function Probe([string]$Exe, [string[]]$Prefix, [string]$Shown) {
-    $code = "import sys, struct; print('%d %d %d' % (sys.version_info[0], sys.version_info[1], struct.calcsize('P') * 8))"
+    $code = "import sys, struct, sysconfig; print('%d %d %d %s' % (sys.version_info[0], sys.version_info[1], struct.calcsize('P') * 8, sysconfig.get_platform()))"
     try {
         $out = & $Exe @Prefix -c $code 2>$null
     } catch {
@@ -47,9 +48,11 @@ function Probe([string]$Exe, [string[]]$Prefix, [string]$Shown) {
     }
     if ($LASTEXITCODE -ne 0 -or -not $out) { return $null }
     $line = (@($out) | Select-Object -Last 1).ToString().Trim()
-    if ($line -notmatch '^(\d+) (\d+) (\d+)$') { return $null }
-    return [pscustomobject]@{ Exe = $Exe; Prefix = $Prefix; Shown = $Shown
-        Major = [int]$Matches[1]; Minor = [int]$Matches[2]; Bits = [int]$Matches[3] }
+    if ($line -match '^(\d+) (\d+) (\d+) (\S+)$') {
+        return [pscustomobject]@{ Exe = $Exe; Prefix = $Prefix; Shown = $Shown
+            Major = [int]$Matches[1]; Minor = [int]$Matches[2]; Bits = [int]$Matches[3]; Platform = $Matches[4] }
+    }
+    return $null
 }
 
 # Every place a Python is usually found: the py launcher, the registry (PEP 514), PATH, the installer's
@@ -90,7 +93,7 @@ function Find-Pythons {
     return @($found | Where-Object { $_ })
 }
 
-function Suitable($p) { return $p.Major -eq 3 -and $p.Minor -ge 11 -and $p.Minor -le 13 -and $p.Bits -eq 64 }
+function Suitable($p) { return $p.Major -eq 3 -and $p.Minor -ge 11 -and $p.Minor -le 13 -and $p.Bits -eq 64 -and $p.Platform -eq 'win-amd64' }
 
 try {
     Say '== 安装 xxgk（政府信息公开工作年度报告 校验工具和 Excel 加载项）'
@@ -110,7 +113,7 @@ try {
     $all = Find-Pythons
     $python = $all | Where-Object { Suitable $_ } | Sort-Object -Property Minor -Descending | Select-Object -First 1
     if (-not $python) {
-        $others = @($all | ForEach-Object { "Python $($_.Major).$($_.Minor)（$($_.Bits) 位，$($_.Shown)）" })
+        $others = @($all | ForEach-Object { "Python $($_.Major).$($_.Minor)（$($_.Bits) 位，$($_.Platform)，$($_.Shown)）" })
         $seen = if ($others.Count) { '找到的 Python 不符合要求：' + ($others -join '；') + '。' } else { '这台电脑上没有找到 Python。' }
         Fail ($seen + '需要 64 位的 Python 3.11、3.12 或 3.13（Windows x64 安装包，文件名如 python-3.12.10-amd64.exe）。' +
             '请联系信息技术部门安装，安装后重新双击 安装.bat。32 位的 Python 和 3.14 及以后的版本都不能用。')

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -259,16 +260,28 @@ def test_install_finds_a_64_bit_python_of_the_bundled_versions():
     assert sorted(re.findall(r"'(3\.\d+)'", listed)) == list(VERSIONS)
     suitable = re.search(r"function Suitable\(\$p\) \{(.*)\}", text).group(1)
     assert "$p.Bits -eq 64" in suitable and "$p.Major -eq 3" in suitable
+    assert "$p.Platform -eq 'win-amd64'" in suitable  # the wheels' platform, as Python names it
     low, high = (int(n) for n in re.findall(r"\$p\.Minor -[lg]e (\d+)", suitable))
     assert [f"3.{n}" for n in range(low, high + 1)] == list(VERSIONS)
     probe = re.search(r"\$code = \"(.*)\"", text).group(1)
     assert "struct.calcsize('P') * 8" in probe and "sys.version_info" in probe and '"' not in probe
+    assert "sysconfig.get_platform()" in probe
     for where in ('py.exe', '"-$v-64"', r"Software\Python\PythonCore\$v\InstallPath", "'python.exe' -CommandType",
                   r'Programs\Python\$folder\python.exe', r'$env:ProgramFiles "$folder\python.exe"'):
         assert where in text, f"no Python looked for at {where}"
     none = re.search(r"if \(-not \$python\) \{(.*?)\n    \}", text, re.S).group(1)
     for words in ("64 位", "3.11", "3.12", "3.13", "信息技术部门", "32 位", "安装.bat"):
         assert words in none
+
+
+def test_the_python_probe_answers_what_the_script_matches():
+    """The probe's Python code, run by a real Python, prints one line the script's pattern reads."""
+    text = _script("install.ps1")
+    code = re.search(r"\$code = \"(.*)\"", text).group(1)
+    pattern = re.search(r"if \(\$line -match '([^']*)'\)", text).group(1)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    major, minor, bits, platform = re.match(pattern, out.strip()).groups()
+    assert (int(major), int(minor)) == sys.version_info[:2] and int(bits) == 64 and platform == sysconfig.get_platform()
 
 
 def test_install_steps_in_order():
