@@ -76,6 +76,9 @@ def test_the_zip_holds_the_scripts_the_addin_and_wheels_only(bundle):
     others = sorted(n for n in inside if not n.startswith("wheels/"))
     assert others == sorted(["安装.bat", "卸载.bat", "说明.txt", "xxgk.xlam", "installer/install.ps1",
                              "installer/uninstall.ps1"])
+    # only the three entry points have Chinese names: what the scripts open is found by its ASCII name even
+    # where an unzip tool garbles Chinese names
+    assert sorted(n for n in inside if not n.isascii()) == sorted(["安装.bat", "卸载.bat", "说明.txt"])
     wheels = [n.removeprefix("wheels/") for n in inside if n.startswith("wheels/")]
     assert wheels and all(w.endswith(".whl") and "/" not in w for w in wheels)
     own = [w for w in wheels if parse_wheel_filename(w)[0] == "xxgk"]
