@@ -118,8 +118,9 @@ def build(output: Path, *, wheels: Path | None = None, index_url: str | None = N
                 say(f"      只在 Windows 上需要的依赖：{'、'.join(missing)}")
                 _download(folder, version, missing, source, say)
             else:
-                raise XxgkError(f"Python {version} 的依赖在 {_ROUNDS} 轮下载后仍不完整："
-                                f"{'、'.join(missing_requirements(folder, version))}")
+                missing = missing_requirements(folder, version)
+                if missing:
+                    raise XxgkError(f"Python {version} 的依赖在 {_ROUNDS} 轮下载后仍不完整：{'、'.join(missing)}")
         say("[3/3] 写入安装包……")
         members = {f"{WHEELS}/{whl.name}": whl.read_bytes() for whl in sorted(folder.glob("*.whl"))}
         members[ADDIN] = addin.read_bytes()
