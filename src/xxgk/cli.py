@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Sequence
@@ -184,6 +185,12 @@ def _parser() -> argparse.ArgumentParser:
     ac = a_sub.add_parser("config", help="设置加载项使用的 Python（写入 Excel 加载项读取的用户配置文件）")
     ac.add_argument("--python", required=True, help="python.exe 的完整路径（装有 xxgk 的那个 Python）")
     ac.add_argument("--conf", help="配置文件（默认 %%USERPROFILE%%\\.xxgk\\xxgk.conf，即加载项读取的位置）")
+    bd = sub.add_parser("bundle", help="生成内网 Windows 电脑用的离线安装包（.zip：Python 3.11–3.13 的 wheel、加载项和安装脚本）")
+    bd.add_argument("-o", "--output", required=True, help="输出的 .zip 文件")
+    bd.add_argument("--force", action="store_true", help="覆盖已存在的输出文件")
+    bd.add_argument("--wheels", help="从这个文件夹中的 wheel 文件取依赖，不连网（如上次安装包中的 wheels 文件夹）")
+    bd.add_argument("--index-url", help="软件包索引的地址（默认用 pip 的设置，通常是 pypi.org）")
+    bd.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
     p.epilog = _examples(["xxgk demo", "xxgk validate 报告.xlsx", "xxgk 命令 -h     （某个命令的说明和示例）"])
     for name, lines in _EXAMPLES.items():
         if name in sub.choices:
@@ -217,6 +224,8 @@ _EXAMPLES = {
               "xxgk audit 年报/ --format json -q"],
     "addin": ["xxgk addin path", "xxgk addin build",
               r'xxgk addin config --python "C:\Python311\python.exe"     （加载项用这个 Python）'],
+    "bundle": ["xxgk bundle -o xxgk-windows.zip", "xxgk bundle -o xxgk-windows.zip --force     （重新生成）",
+               "xxgk bundle -o xxgk-windows.zip --wheels 旧安装包/wheels     （不连网）"],
 }
 
 
@@ -644,13 +653,29 @@ def _addin(args) -> int:
     return 0
 
 
+def _bundle(args) -> int:
+    from .bundle import build
+    from .paths import check_suffix, prepare_output
+
+    check_suffix(args.output, (".zip",), "bundle")
+    if args.wheels and args.index_url:
+        raise XxgkError("--wheels 与 --index-url 只能给一个")
+    output = prepare_output(args.output, None, force=args.force)
+    start = time.monotonic()
+    say = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+    made = build(output, wheels=Path(args.wheels) if args.wheels else None, index_url=args.index_url, progress=say)
+    print(f"已生成离线安装包：{output}（{len(made['wheels'])} 个 wheel，{made['bytes'] / 2**20:.1f} MB，"
+          f"用时 {time.monotonic() - start:.0f} 秒）。把它复制到内网电脑，解压后双击 安装.bat")
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import run
 
     return run(Path(args.output))
 
 
-_COMMANDS = {"addin": _addin, "audit": _audit, "consolidate": _consolidate, "demo": _demo, "distribute": _distribute,
+_COMMANDS = {"addin": _addin, "audit": _audit, "bundle": _bundle, "consolidate": _consolidate, "demo": _demo, "distribute": _distribute,
              "finalize": _finalize, "verify": _verify, "publish": _publish, "import": _import, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
 
 if __name__ == "__main__":
