@@ -54,7 +54,7 @@ def docx_grid(table) -> tuple[list[list[tuple[int, str]]], list]:
     cells = table._cells  # python-docx resolves both gridSpan and vMerge to the merged cell
     cols = len(table.columns)
     keep = [c._tc for c in cells]
-    grid = [[(id(keep[r * cols + c]), cells[r * cols + c].text) for c in range(cols)]
+    grid = [[(id(keep[r * cols + c]), cells[r * cols + c].text.replace("\n", "")) for c in range(cols)]
             for r in range(len(cells) // cols)]
     return grid, keep
 

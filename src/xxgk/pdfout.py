@@ -75,14 +75,15 @@ def with_fallbacks(docx: bytes, installed: set[str] | None) -> bytes:
     return out.getvalue()
 
 
-def docx_to_pdf(docx: bytes, office: str | None = None) -> bytes:
+def docx_to_pdf(docx: bytes, office: str | None = None, fallbacks: bool = True) -> bytes:
     """Convert a .docx (bytes) to PDF bytes in a temporary folder, with a profile of its own (a LibreOffice
-    the user has open is not disturbed)."""
+    the user has open is not disturbed). `fallbacks=False` converts the document as given, as a body
+    converting it with its own LibreOffice would."""
     office = office or find_soffice()
     with tempfile.TemporaryDirectory(prefix="xxgk-pdf-") as tmp:
         folder = Path(tmp)
         source = folder / "report.docx"
-        source.write_bytes(with_fallbacks(docx, installed_fonts()))
+        source.write_bytes(with_fallbacks(docx, installed_fonts()) if fallbacks else docx)
         profile = (folder / "profile").resolve().as_uri()
         try:
             proc = subprocess.run([office, "--headless", "--norestore", f"-env:UserInstallation={profile}",

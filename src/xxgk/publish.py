@@ -8,9 +8,9 @@ orientation their sheet declares in the schema) with margins of its own, so that
 the rest is portrait. Page numbers as GB/T 9704 prints them: "— 1 —", 4号 半角宋体, odd pages at the
 right and even pages at the left, one character in from the edge of the text block.
 
-Column widths come from the labels: a column is never narrower than its own header label in one line
-(结果维持, 社会公益组织 …), the rest of the width is shared as the template's columns share it. Each font
-named here has fallbacks in the document's font table (`FONT_FALLBACKS`) for a machine without it.
+Column widths come from the labels (`column_widths`): a column is never narrower than its own header
+label in one line (结果维持, 社会公益组织 …); a long row label breaks after its punctuation, in two lines.
+Each font named here has fallbacks in the document's font table (`FONT_FALLBACKS`) for a machine without it.
 
 `html_bytes(report)` gives the same content as a single UTF-8 page for the 信息公开 web column: real
 header cells with `scope`, `colspan`/`rowspan` for the official merges, a caption per table; no
@@ -27,6 +27,7 @@ import datetime as dt
 import html
 import io
 import math
+import re
 import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
@@ -49,9 +50,12 @@ TITLE_SIZE, HEADING_SIZE, BODY_SIZE, TABLE_SIZE = 22, 16, 16, 10.5  # 二号, �
 TABLE_SIZES = (10.5, 9)  # 五号, else 小五 where a table's header labels do not fit in one line at 五号
 PAGE_NUMBER_FONT, PAGE_NUMBER_SIZE = "宋体", 14  # 4号 半角宋体
 MARGINS_CM = (3.7, 3.5, 2.8, 2.6)  # top, bottom, left, right
-LANDSCAPE_MARGINS_CM = (2.4, 2.4, 2.6, 2.6)  # a wide table's page: 三 and 四 each on one page
+LANDSCAPE_MARGINS_CM = (2.2, 2.0, 2.2, 2.2)  # a wide table's page: 三 and 四 each on one page
 PAGE_NUMBER_GAP_CM = 0.7  # GB/T 9704: the page number line sits 7 mm below the text block
 CELL_MARGIN_CM = 0.1  # left and right inside a table cell
+LABEL_LINES = 2  # a row label wraps in at most two lines
+GROUP_LABEL_EM = 8  # a row group's label up to this long stays in one line (（六）其他处理)
+GROUP_LABEL_LINES = 3  # a longer one (三、本年度办理结果) in three
 A4_CM = (21.0, 29.7)
 
 # A font missing on the reader's machine is replaced by the first of these that is there: the document's
@@ -395,18 +399,47 @@ def text_em(text: str) -> float:
     return sum(1.0 if unicodedata.east_asian_width(ch) in "WFA" else 0.6 for ch in text)
 
 
+def phrases(text: str) -> list[str]:
+    """A label cut after each of its commas (、，；): the places a long label may break between lines."""
+    return [part for part in re.split(r"(?<=[、，；])", text) if part]
+
+
+def label_lines(text: str, capacity: float) -> list[str]:
+    """A row label in lines of at most `capacity` em, broken only after its punctuation (a phrase longer
+    than a line is left for the word processor to wrap)."""
+    lines, line = [], ""
+    for part in phrases(text):
+        if line and text_em(line + part) > capacity:
+            lines.append(line)
+            line = part
+        else:
+            line += part
+    return lines + [line]
+
+
 def column_widths(table: Table, usable: float, size: float) -> list[float] | None:
-    """Column widths (in points) filling `usable` points: every column as wide as its own header label
-    and its numbers in one line at `size` points; what is left goes to the row-label columns (those
-    without a header of their own: their long labels wrap less), in the template's proportions, or to
-    all columns when there are none. None when the labels alone need more than `usable`."""
+    """Column widths (in points) filling `usable` points at `size` points: every column as wide as its
+    header label and its numbers need in one line, its row labels in two (the long ones of 三's
+    （六）其他处理), a short row group's label (（三）不予公开) in one and a long one in three; what is
+    left goes to the row-label columns (no header of their own) in the template's proportions, or to all
+    columns when there are none. None when the labels alone need more than `usable`."""
     margin = 2 * CELL_MARGIN_CM / 2.54 * 72
     need = [0.0] * table.cols
     headed = set()
     for cell in table.cells:
-        if cell.colspan == 1 and cell.role in ("header", "value"):
-            need[cell.col] = max(need[cell.col], text_em(cell.text) * size * 1.06 + margin + 1)
+        if cell.colspan != 1:
+            continue
+        em = text_em(cell.text)
+        if cell.role in ("header", "value"):
+            lines = 1
             headed.add(cell.col)
+        elif cell.rowspan == 1:  # a row label: in two lines, broken after its punctuation where it has some
+            em = max([math.ceil(em / LABEL_LINES)] + [text_em(part) for part in phrases(cell.text)])
+            lines = 1
+        else:
+            lines = 1 if em <= GROUP_LABEL_EM else GROUP_LABEL_LINES
+            em += 1 if lines == 1 else 0  # and an em of air, so its text stands apart from the labels beside it
+        need[cell.col] = max(need[cell.col], math.ceil(em / lines) * size * 1.06 + margin + 1)
     spare = usable - sum(need)
     if spare < 0:
         return None
@@ -467,16 +500,23 @@ def _docx_table(doc, table: Table, usable: int, Pt, WD_ALIGN_PARAGRAPH, WD_TABLE
             target._tc.get_or_add_tcPr().append(OxmlElement("w:noWrap"))  # before w:vAlign, as the schema wants
         target.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         para = target.paragraphs[0]
-        left = cell.role in ("label", "note") and cell.rowspan == 1
+        left = cell.role in ("label", "note") and (cell.rowspan == 1 or text_em(cell.text) <= GROUP_LABEL_EM)
         para.alignment = WD_ALIGN_PARAGRAPH.LEFT if left else WD_ALIGN_PARAGRAPH.CENTER
-        _run(para, cell.text, TABLE_FONT, size)
+        texts = [cell.text]
+        if cell.role == "label" and cell.rowspan == 1:  # a long row label breaks after its punctuation
+            room = sum(points[cell.col:cell.col + cell.colspan]) - 2 * CELL_MARGIN_CM / 2.54 * 72
+            texts = label_lines(cell.text, room / (size * 1.06))
+        run = _run(para, texts[0], TABLE_FONT, size)
+        for text in texts[1:]:
+            run.add_break()
+            run.add_text(text)
     for row in t.rows:  # every cell: no indent, lines at an exact height (a table fits its page)
         for c in row.cells:
             for para in c.paragraphs:
                 para.paragraph_format.first_line_indent = Pt(0)
                 ind = para.paragraph_format.element.get_or_add_pPr().get_or_add_ind()
                 ind.set(qn("w:firstLineChars"), "0")
-                para.paragraph_format.line_spacing = Pt(round(size * 1.25))
+                para.paragraph_format.line_spacing = Pt(round(size * 1.2, 1))
                 para.paragraph_format.space_before = para.paragraph_format.space_after = Pt(0)
 
 
