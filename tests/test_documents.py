@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
-import subprocess
 import zipfile
 from collections import Counter
 from pathlib import Path
