@@ -200,113 +200,107 @@ def _label_heights(sheet: SheetLayout) -> dict[int, float]:
     return heights
 
 
-PRINT_SEGMENT = 500  # characters per printed row: ~14 lines of 仿宋 12pt, far below Excel's 409-pt row limit
-PRINT_SPARE = 12  # printed rows per text in a template without the text (6,000 characters)
+PRINT_LINE = 36  # characters on one printed line of a text: 仿宋 12pt in column B (about 40 fit; a line that
+                 # a wider font makes too long shrinks to fit)
+PRINT_LINE_PT = 16.5  # the height of one printed line
+PRINT_SPARE = 60  # printed lines per text in a template without the text (about 2,000 characters)
+PRINT_MORE = 5  # lines left free under a filled text, for a few more sentences typed later
 PRINT_CACHE = "_xxgk_print_cache"  # attribute of the workbook holding the print copy's saved text
-_START_COL, _TAKEN_COL = 3, 4  # hidden helper columns of the print copy: where a row starts, how much it takes
-_OVERFLOW = "……（正文超出打印稿的行数，以下未印出：请在上面的单元格中查看全文，或用 xxgk fill 重新生成工作簿后打印）"
+_START_COL, _TAKEN_COL = 3, 4  # hidden helper columns of the print copy: where a line starts, how much it takes
+_OVERFLOW = "（正文超出打印稿的行数，以上未印完：请用 xxgk fill 重新生成工作簿，或复制全文打印）"
 
 
-TEXT_LINE_PT = 16.5  # one line of 仿宋 12pt
-TEXT_CJK_WIDTH = 2.3  # column-width units one 12-pt Chinese character takes (with room for a wider fallback font)
-MAX_ROW_PT = 409  # Excel's highest row
-
-
-def text_height(text: str, width: float) -> float:
-    """The height of a row showing `text` wrapped in 仿宋 12pt in a column `width` wide, paragraph by paragraph."""
-    per_line = max(1, int(width / TEXT_CJK_WIDTH))
-    lines = 0
-    for paragraph in text.split("\n"):
-        units = sum(1 if ord(ch) > 0x2E80 else 0.5 for ch in paragraph)
-        lines += max(1, -(-int(units * 2) // (per_line * 2)))
-    return min(MAX_ROW_PT, TEXT_LINE_PT * lines + 6)
-
-
-def print_segments(text: str, size: int = PRINT_SEGMENT) -> list[str]:
-    """The text as the print copy's formulas cut it: at most `size` characters a row, at a line break if any."""
+def print_lines(text: str, size: int = PRINT_LINE) -> list[str]:
+    """The text as the print copy's formulas cut it: at each line break, and after `size` characters."""
     out, start = [], 0
     while start < len(text):
         window = text[start:start + size]
-        cut = window.rfind("\n")
-        if len(text) - start <= size or cut < 0:
-            out.append(window)
-            start += size
-        else:
+        cut = window.find("\n")
+        if cut >= 0:
             out.append(window[:cut])
             start += cut + 1
+        else:
+            out.append(window)
+            start += size
     return out
 
 
-def _segment_formulas(text_cell: str, row: int, last: bool) -> tuple[str, str]:
-    """Characters taken and text of one printed row, as formulas over the text cell (Excel, WPS and LibreOffice)."""
-    t, size = text_cell, PRINT_SEGMENT
-    c, d = a1(row, _START_COL), a1(row, _TAKEN_COL)
-    window = f"MID({t},{c},{size})"
-    last_break = (f'FIND(CHAR(1),SUBSTITUTE({window},CHAR(10),CHAR(1),'
-                  f'LEN({window})-LEN(SUBSTITUTE({window},CHAR(10),""))))')
-    whole = f"OR(LEN({t})-{c}+1<={size},ISERROR(FIND(CHAR(10),{window})))"
-    taken = f"=IF({whole},{size},{last_break})"
-    text = f'=IF({c}>LEN({t}),"",IF({whole},{window},LEFT({window},{last_break}-1)))'
-    if last:
-        text += f'&IF({c}+{d}<=LEN({t}),"{_OVERFLOW}","")'
+def _line_formulas(text_cell: str, row: int) -> tuple[str, str]:
+    """Characters taken and text of one printed line, as formulas over the text cell (Excel, WPS, LibreOffice)."""
+    t, c = text_cell, a1(row, _START_COL)
+    window = f"MID({t},{c},{PRINT_LINE})"
+    cut = f"IFERROR(FIND(CHAR(10),{window}),0)"
+    taken = f"=IF({cut}>0,{cut},{PRINT_LINE})"
+    text = f'=IF({c}>LEN({t}),"",IF({cut}>0,LEFT({window},{cut}-1),{window}))'
     return taken, text
 
 
 def _render_print_copy(ws, sheet: SheetLayout, values: dict[str, Any]) -> tuple[int, int] | None:
-    """Below a sheet with long texts, the copy that prints: each text cut over rows that grow with their text.
+    """Below a sheet with long texts, the copy that prints: each text cut into lines, one row per line.
 
-    A cell holds up to 32,767 characters but a row is at most 409 pt high and never breaks across
-    pages, so a long text in one cell is cut off on paper. The print copy splits each text with
-    formulas (so typed text prints too) into rows of at most PRINT_SEGMENT characters, cut at a
-    line break where there is one; its rows have no fixed height, so Excel, WPS and LibreOffice fit
-    them to their text when the file opens. The cells people type in stay where they were.
-    Returns the first and last row to print, or None for a sheet without texts.
+    A cell holds up to 32,767 characters, but a row is at most 409 pt high and never breaks across
+    pages, so a long text in one cell is cut off on paper. The print copy cuts each text with
+    formulas (so text typed later prints too) into lines of at most PRINT_LINE characters, one row
+    each, all of one fixed height: nothing depends on a program fitting rows to text (LibreOffice
+    does not on opening a file, Excel not for formula results). `fill` gives each text as many
+    lines as it needs (and saves their text, for programs that show saved values); the template
+    has PRINT_SPARE per text, and a line under each text says when it did not all fit.
+    The cells people type in stay where they were. Returns the first and last row to print.
     """
     schema = load_schema()
     texts = [f for f in sheet.facts if schema.facts[f].kind == "text"]
     if not texts:
         return None
     note = sheet.last_row + 2
-    ws.cell(note, 1, "打印稿：以下由上面各格自动生成，无需填写；打印本表时只印这一部分（正文较长时分成多行，每行按内容自动调整行高）")
+    ws.cell(note, 1, "打印稿：以下由上面各格自动生成，无需填写；打印本表时只印这一部分（正文按行排开，长文也能完整印出）")
     ws.merge_cells(start_row=note, start_column=1, end_row=note, end_column=sheet.last_col)
     _style(ws.cell(note, 1), "explain")
     ws.row_dimensions[note].height = 30
-    row = note + 1
-    first = row
-    cache: dict[str, str] = {}  # saved values of the print copy's text cells, written by reproducible_bytes
+    row = first = note + 1
+    cache: dict[str, str] = {}  # saved values of the print copy's lines, written by reproducible_bytes
     side = Side(style="thin", color="000000")
+    width = sheet.widths.get(1, 8.43)
     for fact_id, (fact_row, fact_col) in sheet.facts.items():
         label = next(lb.text for lb in sheet.labels if lb.row == fact_row and lb.col < fact_col)
         source = a1(fact_row, fact_col, absolute=True)
         if fact_id not in texts:
             _style(ws.cell(row, 1, label), "label")
-            cell = ws.cell(row, fact_col, f"=IF(ISBLANK({source}),\"\",{source})")
-            _style(cell, "const")
+            _style(ws.cell(row, fact_col, f'=IF(ISBLANK({source}),"",{source})'), "const")
+            ws.row_dimensions[row].height = max(PRINT_LINE_PT, LABEL_LINE_PT * label_lines(label, width) + 4)
             row += 1
             continue
         text = values.get(fact_id)
-        parts = print_segments(text) if isinstance(text, str) else []
-        count = len(parts) + 1 if parts else PRINT_SPARE  # one spare row: the text may still grow
+        lines = print_lines(text) if isinstance(text, str) else []
+        count = max(len(lines) + PRINT_MORE, label_lines(label, width) + 1) if lines else PRINT_SPARE
         for k in range(count):
             r = row + k
-            taken, segment = _segment_formulas(source, r, last=k == count - 1)
+            taken, line = _line_formulas(source, r)
             ws.cell(r, _START_COL, "=1" if k == 0 else f"={a1(r - 1, _START_COL)}+{a1(r - 1, _TAKEN_COL)}")
             ws.cell(r, _TAKEN_COL, taken)
-            cell = ws.cell(r, fact_col, segment)
-            if isinstance(text, str) and text:
-                saved = parts[k] if k < len(parts) else ""
-                cache[cell.coordinate] = saved
-                if saved:  # fitted now: LibreOffice does not fit rows to text when it opens a file
-                    ws.row_dimensions[r].height = text_height(saved, sheet.widths.get(fact_col, 8.43))
+            cell = ws.cell(r, fact_col, line)
+            if lines:
+                cache[cell.coordinate] = lines[k] if k < len(lines) else ""
             cell.font = _STYLES["text"]["font"]
-            cell.alignment = Alignment(horizontal="left", vertical="top", wrap_text=True)
-            box = Border(left=side, right=side, top=side if k == 0 else None, bottom=side if k == count - 1 else None)
-            cell.border = box
-            head = ws.cell(r, 1, label if k == 0 else None)
-            head.font = _STYLES["label"]["font"]
-            head.alignment = Alignment(horizontal="left", vertical="top", wrap_text=True)
-            head.border = box
-        row += count
+            cell.alignment = Alignment(horizontal="left", vertical="center", shrink_to_fit=True)
+            cell.border = Border(left=side, right=side, top=side if k == 0 else None)
+            ws.row_dimensions[r].height = PRINT_LINE_PT
+        end = row + count  # the line saying whether the text did not all fit
+        last = a1(end - 1, _START_COL)
+        ws.cell(end, fact_col, f'=IF({last}+{a1(end - 1, _TAKEN_COL)}<=LEN({source}),"{_OVERFLOW}","")')
+        if lines:
+            cache[a1(end, fact_col)] = ""
+        ws.cell(end, fact_col).font = Font(name=_BODY_FONT, size=10, bold=True, color="C00000")
+        ws.cell(end, fact_col).alignment = Alignment(horizontal="left", vertical="center", shrink_to_fit=True)
+        ws.cell(end, fact_col).border = Border(left=side, right=side, bottom=side)
+        ws.row_dimensions[end].height = PRINT_LINE_PT
+        ws.cell(row, 1, label)
+        ws.merge_cells(start_row=row, start_column=1, end_row=end, end_column=1)
+        for r in range(row, end + 1):
+            ws.cell(r, 1).border = Border(left=side, right=side, top=side if r == row else None,
+                                          bottom=side if r == end else None)
+        ws.cell(row, 1).font = _STYLES["label"]["font"]
+        ws.cell(row, 1).alignment = Alignment(horizontal="left", vertical="top", wrap_text=True)
+        row = end + 1
     for col in (_START_COL, _TAKEN_COL):
         ws.column_dimensions[a1(1, col)[:-1]].hidden = True
     if cache:
@@ -522,13 +516,26 @@ def _cell_field(value: Any) -> str:
     return f' t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 
+class _Fields(dict):
+    """Value -> its cell XML (see `_cell_field`), remembering numbers: most figures of a 明细 repeat."""
+
+    def __init__(self):
+        super().__init__({None: b"/>", "": b"/>"})
+
+    def __missing__(self, value: Any) -> bytes:
+        got = _cell_field(value).encode("utf-8")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and len(self) < 100_000:
+            self[value] = got
+        return got
+
+
 def formed_sheet_xml(rows: Iterable[tuple[str, list[Any]]], form: SheetForm,
                      frozen: tuple[int, int] = (0, 0)) -> Iterator[bytes]:
     """A protected worksheet of `rows` ((kind, values): kind picks the row's styles) as XML chunks, streamed.
 
     Every cell is written with its style (empty ones too, so that borders close); each row is one
-    `str.format` over a template made once per kind and width, and values are turned into XML
-    through a cache: a district's 明细 of 10,000 units and 200 figures is two million cells.
+    `%` over a byte template made once per kind and width (the row number put in by one replace),
+    and values become XML through a cache: a district's 明细 of 10,000 units is two million cells.
     """
     from xml.sax.saxutils import escape
 
@@ -546,8 +553,8 @@ def formed_sheet_xml(rows: Iterable[tuple[str, list[Any]]], form: SheetForm,
                                        for c, w in enumerate(form.widths, 1)) + "</cols>")
     head.append("<sheetData>")
     yield "".join(head).encode("utf-8")
-    templates: dict[tuple[str, int], str] = {}
-    cache: dict[Any, str] = {None: "/>", "": "/>"}
+    templates: dict[tuple[str, int], bytes] = {}
+    fields = _Fields()
     for r, (kind, row) in enumerate(rows, 1):
         template = templates.get((kind, len(row)))
         if template is None:
@@ -557,18 +564,14 @@ def formed_sheet_xml(rows: Iterable[tuple[str, list[Any]]], form: SheetForm,
                 attrs += f' ht="{form.heights[kind]}" customHeight="1"'
             if kind in form.hidden:
                 attrs += ' hidden="1"'
-            cells = "".join(f'<c r="{column_letter(c + 1)}{{0}}" s="{styles[min(c, len(styles) - 1)]}"{{{c + 1}}}'
+            cells = "".join(f'<c r="{column_letter(c + 1)}\x00" s="{styles[min(c, len(styles) - 1)]}"%s'
                             for c in range(len(row)))
-            template = templates[(kind, len(row))] = f'<row r="{{0}}"{attrs}>{cells}</row>'
-        fields = []
-        for value in row:
-            got = cache.get(value) if value.__hash__ is not None else None
-            if got is None:
-                got = _cell_field(value)
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and len(cache) < 100_000:
-                    cache[value] = got
-            fields.append(got)
-        yield template.format(r, *fields).encode("utf-8")
+            template = templates[(kind, len(row))] = f'<row r="\x00"{attrs}>{cells}</row>'.encode("utf-8")
+        try:
+            values = tuple(map(fields.__getitem__, row))
+        except TypeError:  # an unhashable value: not from a workbook, but never a crash
+            values = tuple(_cell_field(v).encode("utf-8") for v in row)
+        yield template.replace(b"\x00", b"%d" % r) % values
     footer = escape(form.footer)  # "&P" (page) and "&N" (pages) are codes of the footer, "&" escaped in XML
     yield ('</sheetData><sheetProtection sheet="1" objects="1" scenarios="1" formatColumns="0" formatRows="0"/>'
            '<printOptions horizontalCentered="1"/>'
