@@ -211,3 +211,24 @@ def test_a_total_written_with_english_headers_is_still_read_as_a_total(tmp_path)
     assert detail.row_dimensions[1].hidden and detail.cell(2, 1).value == "层级"  # carried, now in the new look
     proc = run_cli("verify", final)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_text_typed_into_the_blank_template_prints_whole(tmp_path):
+    """Typed, not filled: no saved values and no fitted rows, yet the print copy prints every line."""
+    from xxgk.template import build
+
+    layout = load_layout()
+    sheet, row, col = layout.cells["texts.overview"]
+    text = example("lushan-2021")["texts"]["overview"]
+    wb = load_workbook(io.BytesIO(build()))  # the blank template (the committed one is these bytes)
+    wb[sheet].cell(row, col).value = text  # as a clerk types it (openpyxl keeps the formulas, saves no values)
+    typed = tmp_path / "typed.xlsx"
+    wb.save(typed)
+    (pdf,) = to_pdf([typed], tmp_path / "pdf")
+    printed = flat("".join(pages(pdf)))
+    at = 0
+    for line in (flat(x) for x in print_lines(text) if flat(x)):
+        found = printed.find(line, at)
+        assert found >= 0, f"not printed: {line}"
+        at = found + len(line)
+    assert "正文超出打印稿的行数" not in printed
