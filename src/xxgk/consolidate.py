@@ -32,6 +32,7 @@ from .report import Report, from_document, load, read_input, read_json
 from .rules import load_rules, shown, value_of, whole
 from .schema import load_schema
 from .text import display_name, display_path, normal_name
+from .totalsheets import DETAIL_HEADERS, MANIFEST_HEADER, MANIFEST_KEYS
 from .validate import validate
 from .workbook import DETAIL_SHEET
 from .workers import capped_jobs
@@ -749,7 +750,7 @@ def detail_rows(result: Consolidation) -> Iterator[list[Any]]:
     facts = list(numeric_facts())
     head = ["level", "agency", "agency_code", "file", "sha256", "status"]
     yield head + facts
-    yield ["层级", "单位名称", "机关代码", "来源文件", "SHA-256", "校验结果"] + [schema.describe(f) for f in facts]
+    yield [DETAIL_HEADERS[k] for k in head] + [schema.describe(f) for f in facts]
     for unit in result.units:
         label = STATUS_LABEL[unit.status] + ("" if unit.used else f"，未计入：{unit.reason}")
         label += f"；{unit.finalised}" if unit.finalised else ""
@@ -768,9 +769,9 @@ def manifest_rows(result: Consolidation) -> list[list[Any]]:
     data = manifest(result)
     note = ("汇总完整：全部输入文件校验通过" if result.complete else
             f"注意：{len(result.excluded)} 个输入文件未计入汇总（见下表“未计入”），本汇总不完整")
-    rows: list[list[Any]] = [[note]] + [[key, data[key]] for key in ("tool", "ruleset", "template", "agency", "year",
-                                                                     RUN_ID_KEY)]
-    rows += [[], ["文件", "SHA-256", "单位", "机关代码", "年度", "结果", "计入", "原因"]]
+    rows: list[list[Any]] = [[note]] + [[MANIFEST_KEYS[key], data[key]] for key in ("tool", "ruleset", "template",
+                                                                                   "agency", "year", RUN_ID_KEY)]
+    rows += [[], list(MANIFEST_HEADER)]  # in Chinese: the keys, in the manifest
     rows += [[i["path"], i["sha256"], i["agency"], i["agency_code"], i["year"], STATUS_LABEL[i["status"]],
               "是" if i["used"] else "未计入", i["reason"]] for i in data["inputs"]]
     if result.missing or result.unknown:
@@ -782,7 +783,8 @@ def manifest_rows(result: Consolidation) -> list[list[Any]]:
 
 def workbook_bytes(result: Consolidation) -> bytes:
     """The district's report in the official template, with the 明细 and 清单 sheets."""
-    from .template import build_workbook, cached_sums, reproducible_bytes, sheet_xml
+    from .template import build_workbook, cached_sums, reproducible_bytes
+    from .totalsheets import detail_sheet, manifest_sheet
 
     wb = build_workbook(result.totals)
     for title in (DETAIL_SHEET, MANIFEST_SHEET):
@@ -791,7 +793,8 @@ def workbook_bytes(result: Consolidation) -> bytes:
     meta.append([RUN_ID_KEY, run_id(result)])  # which run wrote it: must match the manifest's (see outputset)
     wb.move_sheet(meta, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index("_xxgk"))
     meta.append(list(TOTAL_MARK))  # a total knows it is one (see `_is_total`)
-    sheets = {DETAIL_SHEET: sheet_xml(detail_rows(result), frozen=(6, 2)), MANIFEST_SHEET: sheet_xml(manifest_rows(result))}
+    sheets = {DETAIL_SHEET: detail_sheet(wb, DETAIL_SHEET, detail_rows(result)),
+              MANIFEST_SHEET: manifest_sheet(wb, MANIFEST_SHEET, manifest_rows(result))}
     return reproducible_bytes(wb, cached_sums(result.totals), sheets)
 
 

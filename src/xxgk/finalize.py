@@ -64,7 +64,8 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
 
     from .consolidate import TOTAL_MARK, total_sheets
     from .output import write_atomic
-    from .template import build_workbook, cached_sums, reproducible_bytes, sheet_xml
+    from .template import build_workbook, cached_sums, reproducible_bytes
+    from .totalsheets import detail_sheet, manifest_sheet
     from .workbook import DETAIL_SHEET
 
     data = read_input(Path(path))
@@ -93,7 +94,8 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
 
     folder = Path(out_dir) if out_dir else Path(path).parent
     target = folder / submission_name(report)
-    sheets = {title: sheet_xml(rows, frozen=(6, 2) if title == DETAIL_SHEET else (0, 0)) for title, rows in carried.items()}
+    sheets = {title: (detail_sheet if title == DETAIL_SHEET else manifest_sheet)(wb, title, rows)
+              for title, rows in carried.items()}  # formatted as consolidate writes them (see totalsheets)
     data = reproducible_bytes(wb, cached_sums(values), sheets)
     prepare_output(target, data, force=force, previous=_unchanged_submission, inputs=(Path(path),))
     write_atomic(target, data, inputs=(Path(path),))
