@@ -20,7 +20,7 @@ import pytest
 from conftest import example, scaled, set_fact, soffice
 
 import xxgk
-from xxgk.publish import FONT_FALLBACKS, TITLE_FONT, docx_bytes, fee_sentence, html_bytes, tables, title
+from xxgk.publish import FONT_FALLBACKS, TITLE_FONT, docx_bytes, fee_sentence, html_bytes, tables, title, title_lines
 
 pdfplumber = pytest.importorskip("pdfplumber")
 
@@ -139,6 +139,9 @@ def test_title_and_no_sentence_twice(rendered, name):
     first = pages[0][0]
     head = "".join(first[:first.index("一、总体情况")])
     assert re.sub(r"\s", "", head) == re.sub(r"\s", "", title(rep))
+    # a title too long for one line breaks after the body's name, never inside a word
+    printed = [re.sub(r"\s", "", line) for line in first[:first.index("一、总体情况")]]
+    assert printed == [re.sub(r"\s", "", line) for line in title_lines(rep)], printed
     assert head.replace(" ", "").startswith(rep.agency) and title(rep) == f"{rep.agency}{rep.year}年政府信息公开工作年度报告"
     text = re.sub(r"\s", "", "".join("".join(lines[:-1]) for lines, _, _ in pages))  # page numbers left out
     sentences = Counter(s for s in re.split(r"(?<=[。！？])", text) if len(s) >= 6)

@@ -92,6 +92,18 @@ def title(report: Report) -> str:
     return without_controls(f"{report.agency or ''}{year}年政府信息公开工作年度报告")
 
 
+def title_lines(report: Report) -> list[str]:
+    """The title as printed: one line when it fits the portrait text width at 二号, else broken after the
+    body's name, so that no word of the title is split at the line's end."""
+    whole = title(report)
+    usable_cm = A4_CM[0] - MARGINS_CM[2] - MARGINS_CM[3]
+    fits = text_em(whole) * TITLE_SIZE <= usable_cm / 2.54 * 72
+    agency = without_controls(report.agency or "")
+    if fits or not agency or not whole.startswith(agency) or whole == agency:
+        return [whole]
+    return [agency, whole[len(agency):]]
+
+
 def headings() -> dict[str, str]:
     """Part number -> official heading, read from the schema."""
     schema = load_schema()
@@ -180,6 +192,7 @@ def _table(part: str, caption: str, orientation: str, sheet: SheetLayout, facts:
 def docx_bytes(report: Report) -> bytes:
     """The report as a .docx document, byte for byte the same for the same report."""
     from docx import Document
+    from docx.oxml.ns import qn
     from docx.enum.section import WD_ORIENT, WD_SECTION
     from docx.enum.table import WD_TABLE_ALIGNMENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
@@ -239,7 +252,10 @@ def docx_bytes(report: Report) -> bytes:
     p.paragraph_format.first_line_indent = Pt(0)
     p.paragraph_format.line_spacing_rule = WD_LINE_SPACING.SINGLE
     p.paragraph_format.space_after = Pt(16)
-    _run(p, title(report), TITLE_FONT, TITLE_SIZE)
+    for i, line in enumerate(title_lines(report)):
+        run = _run(p, line, TITLE_FONT, TITLE_SIZE)
+        if i:
+            run._r.insert(0, run._r.makeelement(qn("w:br"), {}))
 
     def body(text: str) -> None:
         para = doc.add_paragraph()
