@@ -42,6 +42,12 @@ def check_local(raw: Any, where: str | None = None) -> dict:
     """`raw` if it is a valid local rule file that only adds to the national rules; else XxgkError (Chinese, exit 2)."""
     if not isinstance(raw, dict):
         raise _refuse("应为一个 JSON 对象（含 issuer、year、rules 等字段）", where)
+    try:
+        stamp = fingerprint(raw)
+    except (TypeError, ValueError):
+        stamp = None
+    if stamp is not None and stamp in _CHECKED:  # the same file in many workbooks: checked once per process
+        return raw
     if not raw.get("issuer"):
         raise _refuse("文件头缺少发布机关（issuer），如 \"issuer\": \"某市人民政府办公室\"；"
                       "没有发布机关的文件是全国规则，不能作为地方规则加入", where)
@@ -83,7 +89,12 @@ def check_local(raw: Any, where: str | None = None) -> dict:
     except SchemaError as exc:
         raise _refuse(f"规则表达式有误：{exc.message.removeprefix('rules: ')}。请对照 README“地方口径：本地规则”一节改正",
                       where) from None
+    if stamp is not None:
+        _CHECKED.add(stamp)
     return raw
+
+
+_CHECKED: set[str] = set()  # fingerprints of files that passed `check_local`
 
 
 def read_local(path: str | Path) -> dict:
