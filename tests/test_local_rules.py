@@ -128,6 +128,11 @@ def test_the_shipped_example_encodes_the_notice():
         doc["texts"]["overview"] = COMPLETE.replace(cut, "")
         found = {f.rule for f in local_findings(validate(from_document(doc), local=(raw,)))}
         assert rule in found, (cut, found)
+    doc = complete_document()  # a figure stated, compared with table 二 by text()
+    doc["proactive"]["rules"]["repealed"] = 2
+    found = {f.rule: f for f in local_findings(validate(from_document(doc), local=(raw,)))}
+    assert set(found) == {"local.overview.rules_repealed_matches"}
+    assert (found["local.overview.rules_repealed_matches"].actual, found["local.overview.rules_repealed_matches"].expected) == (0, 2)
     doc = complete_document()
     doc["texts"]["overview"] = COMPLETE + "工作扎实推进。" * 200
     found = {f.rule: f for f in local_findings(validate(from_document(doc), local=(raw,)))}
@@ -215,6 +220,12 @@ def distributed(tmp_path_factory) -> dict:
     roster.write_text("单位名称,机关代码\n甲街道办事处,\n乙镇人民政府,\n", encoding="utf-8")
     strict = one_rule("mentions(texts.overview, '政务公开') == 1", severity="error", rid="local.strict.public_affairs")
     strict["issuer"] = "示例区政务公开办公室（虚构示例）"
+    strict["rules"].append({  # this year's cells only, with a precondition: a formula row like the national ones
+        "id": "local.strict.normative_stock", "kind": "check", "severity": "error", "source": "测试通知",
+        "statement": "制发了行政规范性文件的，现行有效件数不少于本年制发件数",
+        "when": "proactive.normative_documents.issued > 0",
+        "check": "proactive.normative_documents.in_force >= proactive.normative_documents.issued",
+        "message": "现行有效 {actual} 件，少于本年制发 {expected} 件"})
     strict_path = base / "strict.json"
     strict_path.write_text(json.dumps(strict, ensure_ascii=False), encoding="utf-8")
     out = base / "out"
@@ -222,7 +233,9 @@ def distributed(tmp_path_factory) -> dict:
                  "--rules", str(EXAMPLE_RULES), "--rules", str(strict_path)]) == 0
     templates = sorted(out.glob("*.xlsx"))
     partial = example("made-up-qingfeng-2022")  # its overview: no 平台建设, 监督保障, 政府信息管理, 政务公开
-    good = fill_template(templates[0], complete_document(), base / "good.xlsx")
+    good_doc = complete_document()
+    good_doc["proactive"]["normative_documents"]["issued"] = 0  # local.strict.normative_stock does not apply
+    good = fill_template(templates[0], good_doc, base / "good.xlsx")
     bad = fill_template(templates[1], partial, base / "bad.xlsx")
     return {"base": base, "templates": templates, "good": good, "bad": bad, "strict": strict_path,
             "partial": partial}
@@ -273,7 +286,7 @@ def test_libreoffice_keeps_the_rules_and_computes_the_formula_rules(distributed)
         instances = [i for raw in raws for i in ruleset(raw).instances]
         formula_rules = [i for i in instances if in_sheet(i)]
         assert {i.rule.id for i in formula_rules} >= {"local.overview.length", "local.strict.public_affairs",
-                                                      "local.overview.mentions_oversight"}
+                                                      "local.overview.mentions_oversight", "local.strict.normative_stock"}
         assert not any(i.rule.id == "local.overview.interpretations" for i in formula_rules)  # a regex: validate's job
         ws = openpyxl.load_workbook(saved, data_only=True)["校验"]
         shown = {r[1].value: (r[4].value, r[6].value) for r in ws.iter_rows(min_row=5) if r[1].value}
@@ -283,7 +296,7 @@ def test_libreoffice_keeps_the_rules_and_computes_the_formula_rules(distributed)
             actual = validate_side(inst, report.facts)
             assert shown[inst.rule.id] == (actual, want), (name, inst.rule.id)
         statuses = {shown[i.rule.id][1] for i in formula_rules}
-        assert statuses == ({"通过"} if name == "good" else {"通过", "警告", "错误"}), (name, statuses)
+        assert statuses == ({"通过", "不适用"} if name == "good" else {"通过", "警告", "错误"}), (name, statuses)
         after = {f.rule for f in local_findings(validate(report))}
         before = {f.rule for f in local_findings(validate(load(distributed[name])))}
         assert after == before and (name == "good") == (not after)
