@@ -153,8 +153,11 @@ def test_the_shipped_example_encodes_the_notice():
     ({"rules": [{**one_rule("applications.received.total == 0")["rules"][0], "computes": True}]}, "计算公式"),
     ({"rules": [{**one_rule("length(texts.overview) <= 10")["rules"][0], "id": "overview.length"}]}, "local. 开头"),
     ({"issuer": ""}, "发布机关"),
-    ({"rules": [{**one_rule("length(texts.overview) <= 10")["rules"][0], "severity": "info"}]}, "不符合规则语言"),
-    ({"year": "2025"}, "不符合规则语言"),
+    ({"rules": [{**one_rule("length(texts.overview) <= 10")["rules"][0], "severity": "info"}]},
+     "第 1 条规则的 severity：应为 error、warning 之一"),
+    ({"year": "2025"}, "文件头的 year：应为整数"),
+    ({"rules": [{k: v for k, v in one_rule("length(texts.overview) <= 10")["rules"][0].items() if k != "message"}]},
+     "第 1 条规则：缺少字段 message"),
     ({"rules": [{**one_rule("length(applications.received.total) <= 10")["rules"][0]}]}, "规则表达式有误"),
     ({"rules": [{**one_rule("mentions(texts.overview, 'a||b') == 1")["rules"][0]}]}, "规则表达式有误"),
 ])

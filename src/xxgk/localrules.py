@@ -77,13 +77,9 @@ def check_local(raw: Any, where: str | None = None) -> dict:
             raise _refuse(f"{where_rule}的编号应以 local. 开头（如 local.overview.length），以免与全国规则混淆", where)
     if raw.get("format", "2021") != "2021":
         raise _refuse(f"format 为「{raw.get('format')}」，本工具只支持 2021 格式", where)
-    try:
-        from .rules import check_against_meta
-
-        check_against_meta(raw)
-    except SchemaError as exc:
-        raise _refuse(f"不符合规则语言（schema/rules.meta.json）：{exc.message.removeprefix('rules file invalid at ')}。"
-                      "请对照 README“地方口径：本地规则”一节改正", where) from None
+    problem = _meta_problem(raw)
+    if problem:
+        raise _refuse(f"不符合规则语言（schema/rules.meta.json）：{problem}。请对照 README“地方口径：本地规则”一节改正", where)
     try:
         _expand(_canonical(raw))
     except SchemaError as exc:
@@ -95,6 +91,43 @@ def check_local(raw: Any, where: str | None = None) -> dict:
 
 
 _CHECKED: set[str] = set()  # fingerprints of files that passed `check_local`
+
+
+_TYPES = {"string": "文字", "integer": "整数", "object": "对象", "array": "列表", "boolean": "true 或 false"}
+
+
+def _meta_problem(raw: dict) -> str | None:
+    """The first place where `raw` does not match schema/rules.meta.json, in Chinese; None when it matches."""
+    import jsonschema
+
+    from .resources import schema_path
+
+    meta = json.loads(schema_path("rules.meta.json").read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft202012Validator(meta).iter_errors(raw), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if not errors:
+        return None
+    error = max(errors[:1] + [e for e in errors if e.validator != "if"], key=lambda e: len(e.path))
+    path = list(error.path)
+    if path[:1] == ["rules"] and len(path) > 1:
+        where = f"第 {path[1] + 1} 条规则" + (f"的 {path[2]}" if len(path) > 2 else "")
+    else:
+        where = f"文件头的 {path[0]}" if path else "文件头"
+    value, shown = error.validator_value, json.dumps(error.instance, ensure_ascii=False)[:60]
+    what = {
+        "required": lambda: f"缺少字段 {'、'.join(k for k in value if isinstance(error.instance, dict) and k not in error.instance)}",
+        "additionalProperties": lambda: "有规则语言中没有的字段 " + "、".join(sorted(
+            set(error.instance) - set(error.schema.get("properties", {})))),
+        "enum": lambda: f"应为 {'、'.join(map(str, value))} 之一，实际为 {shown}",
+        "const": lambda: f"应为 {json.dumps(value, ensure_ascii=False)}，实际为 {shown}",
+        "pattern": lambda: f"{shown} 的写法不对（应符合 {value}）",
+        "type": lambda: f"应为{_TYPES.get(value, value)}，实际为 {shown}",
+        "minimum": lambda: f"不能小于 {value}，实际为 {shown}",
+        "maximum": lambda: f"不能大于 {value}，实际为 {shown}",
+        "minLength": lambda: "不能为空",
+        "maxLength": lambda: f"太长（最多 {value} 字）",
+        "minItems": lambda: "至少要有一条规则",
+    }.get(error.validator, lambda: error.message)()
+    return f"{where}：{what}"
 
 
 def read_local(path: str | Path) -> dict:
