@@ -59,6 +59,8 @@ class MemoryBook:
                         book.fills[key] = "#" + str(cell.fill.fgColor.rgb)[-6:].upper()
                     if cell.comment is not None:
                         book.notes[key] = cell.comment.text
+            if ws.title == "_xxgk":  # the identity sheet, as the add-in reads it (read_rows)
+                book.rows[ws.title] = [[c.value for c in r] for r in ws.iter_rows()]
         book.structure = bool(wb.security and wb.security.lockStructure)
         book.names = {name: dn.attr_text for name, dn in wb.defined_names.items()}
         book._recalculate()

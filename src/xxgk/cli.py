@@ -130,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="+", metavar="FILE", help="报告文件")
     v.add_argument("--prior", help="上年度报告，用于跨年度核对（上年结转、现行有效件数）")
     v.add_argument("--format", choices=("text", "json"), default="text", help="输出格式（默认 text）")
+    v.add_argument("--rules", action="append", metavar="LOCAL.json", help="地方规则文件（.json，见 README“地方口径：本地规则”）；可重复，在全国规则之上增加检查")
     c = sub.add_parser("consolidate", help="把各单位的报告汇总成全区合计")
     c.add_argument("inputs", nargs="+", metavar="INPUT", help="报告文件或文件夹（在文件夹中递归查找 .xlsx 和 .json）")
     c.add_argument("-o", "--output", required=True, help="汇总工作簿（.xlsx）；同时写出同名的 .manifest.json")
@@ -141,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--html", help="另写一份汇总网页（单个文件，离线可看）")
     c.add_argument("--jobs", type=int, default=None, help="同时读取的进程数（默认为 CPU 核数）")
     c.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
+    c.add_argument("--rules", action="append", metavar="LOCAL.json", help="地方规则文件（.json，见 README“地方口径：本地规则”）；可重复，在全国规则之上增加检查")
 
     t2 = sub.add_parser("distribute", help="按单位名单为每个单位生成已填单位名称的模板")
     t2.add_argument("--roster", required=True, help="单位名单 CSV（名称[,代码]）")
@@ -148,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
     t2.add_argument("-o", "--output", required=True, help="输出文件夹")
     t2.add_argument("--prior-dir", help="上年各单位定稿报告所在文件夹：带入上年结转和现行有效件数")
     t2.add_argument("--force", action="store_true", help="覆盖输出文件夹中内容不同的同名文件（如已交回的报告）")
+    t2.add_argument("--rules", action="append", metavar="LOCAL.json",
+                    help="地方规则文件（.json）；可重复。规则写入每份模板，校验表和加载项、validate、consolidate 都会执行")
 
     fz = sub.add_parser("finalize", help="定稿：生成带校验印记、全部锁定的报送文件")
     fz.add_argument("report", nargs="+", help="报告（.xlsx 或 .json）")
@@ -175,6 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--roster", help="单位名单 CSV（名称,上级）：核对上级报告与下级报告之和，列出未发布的单位")
     au.add_argument("--jobs", type=int, default=None, help="同时读取的进程数（默认为 CPU 核数）")
     au.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
+    au.add_argument("--rules", action="append", metavar="LOCAL.json", help="地方规则文件（.json，见 README“地方口径：本地规则”）；可重复，在全国规则之上增加检查")
 
     a = sub.add_parser("addin", help="Excel 加载项：文件位置、设置所用的 Python、重新生成")
     a_sub = a.add_subparsers(dest="addin_command", metavar="操作", parser_class=_Parser)
@@ -326,6 +331,9 @@ def _export(args) -> int:
 def _validate(args) -> int:
     from .paths import input_files, one_input
 
+    from .localrules import read_locals
+
+    local = read_locals(args.rules)
     args.files = [str(p) for p in input_files(args.files)]
     prior = load(one_input(args.prior)) if args.prior else None
     outcomes: list[tuple[str, Result | None, str | None]] = []
@@ -334,7 +342,7 @@ def _validate(args) -> int:
         if show_progress:
             print(f"\r校验 {i}/{len(args.files)} …", end="", file=sys.stderr, flush=True)
         try:
-            outcomes.append((name, validate(load(name), prior), None))
+            outcomes.append((name, validate(load(name), prior, local=local), None))
         except NotAReport as exc:
             outcomes.append((name, None, exc.message))
     if show_progress:
@@ -365,7 +373,7 @@ def print_findings(result: Result, indent: str = "", out=None) -> None:
     for n, f in enumerate(result.findings, 1):
         cells = "、".join(f.cells[:4]) + (f" 等 {len(f.cells)} 个单元格" if len(f.cells) > 4 else "")
         print(f"{indent}{n}. [{SEVERITY_LABEL[f.severity]}] {f.message}", file=out)
-        print(f"{indent}   规则 {f.rule}" + (f"；单元格 {cells}" if cells else ""), file=out)
+        print(f"{indent}   规则 {f.rule}" + (f"；单元格 {cells}" if cells else "") + f"；{f.origin_label}", file=out)
 
 
 def _consolidate(args) -> int:
@@ -373,6 +381,9 @@ def _consolidate(args) -> int:
         INVALID, STATUS_LABEL, check_outputs, consolidate, default_jobs, discover, manifest_bytes, progress_bar,
         workbook_bytes)
 
+    from .localrules import read_locals
+
+    local = read_locals(args.rules)
     output = Path(args.output)
     if output.suffix.lower() != ".xlsx":
         raise XxgkError("汇总输出应为 .xlsx 文件", path=args.output)
@@ -385,7 +396,7 @@ def _consolidate(args) -> int:
         raise XxgkError("--jobs 至少为 1")
     result = consolidate(paths, agency=args.agency, roster=Path(args.roster) if args.roster else None,
                          allow_invalid=args.allow_invalid, jobs=jobs, progress=None if args.quiet else progress_bar(),
-                         year=args.year)
+                         year=args.year, local=local)
     if result.other_years:
         skipped = "、".join(f"{y} 年 {len(v)} 个" for y, v in sorted(result.other_years.items()))
         print(f"按 --year {args.year} 只汇总 {args.year} 年的报告：跳过其他年度的文件 "
@@ -396,7 +407,7 @@ def _consolidate(args) -> int:
         print(f"【{STATUS_LABEL[unit.status]}】{display_path(unit.path)}：{unit.reason}")
         if unit.status == INVALID:
             for finding in unit.errors[:20]:
-                print(f"    [{finding.rule}] {finding.message}（{'、'.join(finding.cells[:3])}）")
+                print(f"    [{finding.rule}·{finding.origin_label}] {finding.message}（{'、'.join(finding.cells[:3])}）")
             if len(unit.errors) > 20:
                 print(f"    …另有 {len(unit.errors) - 20} 处错误，请用 xxgk validate 查看")
     if result.missing:
@@ -594,6 +605,9 @@ def _audit(args) -> int:
     from .audit import audit, check_output, discover, report_line, summary_lines, to_dict
     from .consolidate import default_jobs, progress_bar
 
+    from .localrules import read_locals
+
+    local = read_locals(args.rules)
     paths = discover(args.inputs)
     roster = Path(args.roster) if args.roster else None
     if args.html:  # before the long read: the page never lands on an input or a stranger's file
@@ -602,7 +616,7 @@ def _audit(args) -> int:
     if jobs < 1:
         raise XxgkError("--jobs 至少为 1")
     result = audit(paths, roster=roster, jobs=jobs,
-                   progress=None if args.quiet or len(paths) < 2 else progress_bar())
+                   progress=None if args.quiet or len(paths) < 2 else progress_bar(), local=local)
     if args.html:
         from .audithtml import html_bytes
 
@@ -621,14 +635,18 @@ def _audit(args) -> int:
 
 def _distribute(args) -> int:
     from .distribute import distribute
+    from .localrules import read_locals
 
+    local = read_locals(args.rules)
     result = distribute(Path(args.roster), args.year, Path(args.output),
-                        Path(args.prior_dir) if args.prior_dir else None, overwrite=args.force)
+                        Path(args.prior_dir) if args.prior_dir else None, overwrite=args.force, local=local)
     for item in result:
         print(f"{item.path}：{item.note}")
     for line in result.warnings:
         print(f"注意：{line}", file=sys.stderr)
     print(f"已生成 {len(result)} 份模板：{args.output}")
+    for raw in local:
+        print(f"每份模板已带入地方规则：{raw['issuer']}（{raw['year']} 年，{len(raw['rules'])} 条）")
     return 0
 
 

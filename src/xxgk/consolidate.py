@@ -19,7 +19,7 @@ import stat
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -234,10 +234,11 @@ class _Refused(Exception):
     """One input cannot be used, for the reason given (Chinese): it becomes that file's 无法读取 line."""
 
 
-def check(path: str) -> Unit:
+def check(path: str, local: tuple[dict, ...] = ()) -> Unit:
     """Read and validate one input. Never raises: whatever goes wrong with one file (reading it, validating,
     its finalise stamp, the 明细 of a lower-level total) becomes that file's own 无法读取 line, so one
-    strange file never takes the batch down."""
+    strange file never takes the batch down. `local`: local rule files (--rules), applied with those the
+    workbook carries."""
     unit = Unit(path=path)
     step = "读取"
     try:
@@ -250,7 +251,7 @@ def check(path: str) -> Unit:
         unit.agency_code = str(facts.get("agency_code") or "")
         unit.year = facts.get("year")
         step = "校验"
-        unit.findings = validate(report).findings
+        unit.findings = validate(report, local=local).findings
         workbook = path.lower().endswith((".xlsx", ".xlsm"))
         if workbook:
             from .finalize import finalised_state
@@ -388,8 +389,11 @@ def _check_detail_sums(unit: Unit) -> None:
 
 def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | None = None,
                 allow_invalid: bool = False, jobs: int = 1,
-                progress: Callable[[int, int], None] | None = None, year: int | None = None) -> Consolidation:
+                progress: Callable[[int, int], None] | None = None, year: int | None = None,
+                local: tuple[dict, ...] = ()) -> Consolidation:
     """Read, validate and sum the inputs; decide which may be used (see module doc).
+
+    `local`: checked local rule files (--rules), applied to every input on top of the rules it carries.
 
     `year` picks one year from inputs of several: a readable report of another year is then not an
     input of this total at all (listed in `other_years`, not in `units`, so the total stays complete);
@@ -404,13 +408,13 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
         print(f"xxgk：{note}", file=sys.stderr)
     if jobs > 1 and len(names) > 1:
         with worker_pool(min(jobs, len(names))) as pool:  # workers die with this process (see workers.py)
-            for i, unit in enumerate(pool.map(check, names, chunksize=max(1, min(64, len(names) // (jobs * 8)))), 1):
+            for i, unit in enumerate(pool.map(partial(check, local=tuple(local)), names, chunksize=max(1, min(64, len(names) // (jobs * 8)))), 1):
                 units.append(unit)
                 if progress:
                     progress(i, len(names))
     else:
         for i, name in enumerate(names, 1):
-            units.append(check(name))
+            units.append(check(name, tuple(local)))
             if progress:
                 progress(i, len(names))
     other_years: dict[int, list[str]] = {}

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from .errors import NotAReport, XxgkError
 from .findings import SEVERITY_LABEL, Result
-from .layout import fact_for_name, name_for
+from .layout import META_SHEET, fact_for_name, name_for
 from .output import write_atomic
 from .report import Report, load
 from .schema import load_schema
@@ -53,6 +53,13 @@ def read_report(book: SheetBook, cells: dict[str, tuple[str, str]] | None = None
     cells = cells or fact_cells(book)
     values = {f: book.get_value(*where) for f, where in cells.items() if f != PRIOR_SETTING}
     return report_from_cells(values, Path(book.path) if book.path else None)
+
+
+def identity(book: SheetBook) -> dict[str, Any]:
+    """The workbook's identity sheet (`_xxgk`, very hidden) as key -> value; {} when it has none."""
+    if META_SHEET not in book.sheet_names():
+        return {}
+    return {str(row[0]): row[1] for row in book.read_rows(META_SHEET) if len(row) > 1 and row[0] is not None}
 
 
 def prior_report(book: SheetBook, cells: dict[str, tuple[str, str]]) -> Report | None:
@@ -124,6 +131,7 @@ def validate_book(book: SheetBook) -> Result:
     """校验: validate the open workbook, mark the offending cells, list the findings, report a status."""
     cells = fact_cells(book)
     report = read_report(book, cells)
+    report.identity = identity(book)  # a distributed template's embedded local rules apply without being told
     prior = prior_report(book, cells)
     result = validate(report, prior)
     result.path = book.path
@@ -157,7 +165,8 @@ def _write_results(book: SheetBook, result: Result, cells: dict[str, tuple[str, 
     rows: list[list[Any]] = [["序号", "规则", "级别", "说明", "应为", "实际", "单元格"]]
     links: dict[tuple[int, int], str] = {}
     for n, finding in enumerate(result.findings, 1):
-        row = [n, finding.rule, SEVERITY_LABEL[finding.severity], finding.message,
+        rule = finding.rule if finding.origin == "national" else f"{finding.rule}（{finding.origin_label}）"
+        row = [n, rule, SEVERITY_LABEL[finding.severity], finding.message,
                _shown(finding.expected), _shown(finding.actual)]
         for fact_id in finding.facts:
             sheet, cell = cells[fact_id]

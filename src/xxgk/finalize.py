@@ -76,7 +76,9 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
     schema = load_schema()
     values = dict(report.facts)
     locked = frozenset(f for f in schema.facts if f not in load_rules().computed())  # every cell: a submission copy
-    wb = build_workbook(values, locked=locked)
+    from .localrules import embedded
+
+    wb = build_workbook(values, locked=locked, local=embedded(report.identity))  # a template's local rules stay with it
     carried = total_sheets(report, data)  # a total stays one: never summed again with the units it holds
     for title in carried:
         wb.create_sheet(title)

@@ -318,11 +318,13 @@ def build(values: dict[str, Any] | None = None) -> bytes:
 
 
 def build_workbook(values: dict[str, Any] | None = None, locked: frozenset[str] = frozenset(),
-                   settings: dict[str, Any] | None = None) -> Workbook:
+                   settings: dict[str, Any] | None = None, local: tuple[dict, ...] = ()) -> Workbook:
     """The template (filled with `values`) as an openpyxl workbook, for callers that add sheets.
 
     `locked`: input facts whose value is given and must not be changed (e.g. last year's carry-over);
-    `settings`: values of the setting cells (e.g. "setting.prior_file").
+    `settings`: values of the setting cells (e.g. "setting.prior_file");
+    `local`: checked local rule files (see localrules): their formula rules join the 校验 sheet and the
+    files are embedded in the identity sheet, so every later step applies them.
     """
     values = values or {}
     layout = load_layout()
@@ -331,13 +333,19 @@ def build_workbook(values: dict[str, Any] | None = None, locked: frozenset[str] 
     wb.remove(wb.active)
     for sheet in layout.sheets:
         _render_sheet(wb.create_sheet(sheet.name), sheet, values, computed, layout, locked, settings or {})
-    _render_checks(wb.create_sheet(CHECK_SHEET))
+    _render_checks(wb.create_sheet(CHECK_SHEET), local)
     for fact_id, (sheet, row, col) in {**layout.cells, **layout.settings}.items():
         name = name_for(fact_id)
         wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheet(sheet)}!{a1(row, col, absolute=True)}")
     meta = wb.create_sheet(META_SHEET)
     for key, value in template_identity().items():
         meta.append([key, value])
+    if local:
+        from .localrules import embed_rows
+
+        for key_value in embed_rows(local):
+            meta.append(key_value)
+            meta.cell(meta.max_row, 2).data_type = "s"  # a JSON chunk may start with "=": text, never a formula
     meta.sheet_state = "veryHidden"
     meta.protection.sheet = True
     wb.security = WorkbookProtection(lockStructure=True)
@@ -352,9 +360,15 @@ _CHECK_WIDTHS = (6, 28, 6, 72, 8, 8, 10, 80)
 _CHECK_WIDTH = sum(_CHECK_WIDTHS)
 
 
-def _render_checks(ws) -> None:
+def _render_checks(ws, local: tuple[dict, ...] = ()) -> None:
     """The check sheet (see `checks`): one row per rule instance and per cell, statuses as formulas."""
-    sheet = load_checks()
+    if local:
+        from .checks import build_checks
+        from .localrules import combined
+
+        sheet = build_checks(load_rules(), combined(local))
+    else:
+        sheet = load_checks()
     width = len(CHECK_HEADER)
     ws.cell(1, 1, "校验：勾稽关系与填写规范（本表由公式自动计算，无需填写）")
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .findings import Finding, Result
 from .layout import load_layout
-from .rules import Comparison, Instance, Term, load_rules, value_of
+from .rules import MEASURES, Comparison, Instance, Term, load_rules, value_of
 from .schema import load_schema
 from .text import CONTROL
 
@@ -29,8 +29,13 @@ def _validator():
     return jsonschema.Draft202012Validator(load_schema().document)
 
 
-def validate(report: "Report", prior: "Report | None" = None) -> Result:
-    """Every finding on `report`; with `prior` (last year's report) the cross-year rules too."""
+def validate(report: "Report", prior: "Report | None" = None, local: "tuple[dict, ...] | list[dict]" = ()) -> Result:
+    """Every finding on `report`; with `prior` (last year's report) the cross-year rules too.
+
+    `local`: local rule files (checked documents, see localrules), applied with the rules the workbook
+    itself carries (a distributed template's embedded local rules) on top of the national ones."""
+    from .localrules import local_instances
+
     result = Result(str(report.path) if report.path else None)
     published = is_published(report)
     result.findings.extend(type_findings(report))
@@ -42,7 +47,7 @@ def validate(report: "Report", prior: "Report | None" = None) -> Result:
     if prior is not None:
         result.findings.extend(_prior_year_findings(report, prior))
     prior_derived = prior.derived if prior is not None else frozenset()
-    for inst in load_rules().instances:
+    for inst in (*load_rules().instances, *local_instances(report, local)):
         if "prior" in inst.rule.requires and prior_facts is None:
             continue
         status, finding = judge(inst, facts, prior_facts, report.derived, prior_derived, published=published)
@@ -355,6 +360,14 @@ def _side(terms: tuple[Term, ...], facts: dict, prior: dict | None) -> tuple[Any
             number, quote = found
             total += term.coef * number
             continue
+        if term.source in MEASURES:
+            text = facts.get(term.fact)
+            if not isinstance(text, str):
+                return None, None
+            number, said = MEASURES[term.source](text, term.pattern)
+            quote = quote or said or None
+            total += term.coef * number
+            continue
         source = prior if term.source == "prior" else facts
         value = value_of(source.get(term.fact)) if source is not None else None
         if value is None:
@@ -459,7 +472,7 @@ def _state(comparison: Comparison, facts: dict, prior: dict | None, derived: fro
             look(term.fact, facts, derived)
         elif term.source == "prior":
             look(term.fact, prior, prior_derived)
-        elif term.source in ("text", "parts"):
+        elif term.source in ("text", "parts") or term.source in MEASURES:
             if facts.get(term.fact) is None:
                 states.add(BLANK)
             elif not isinstance(facts[term.fact], str):
@@ -524,6 +537,8 @@ def _finding(inst: Instance, facts: dict, actual: Any, expected: Any, quote: str
         tuple(layout.ref(f) for f in ids),
         None if expected is None else values["expected"],
         None if actual is None else values["actual"],
+        origin=inst.rule.origin,
+        issuer=inst.rule.issuer,
     )
 
 
