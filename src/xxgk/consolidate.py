@@ -242,7 +242,7 @@ def check(path: str) -> Unit:
     try:
         data = read_input(Path(path))
         unit.sha256 = hashlib.sha256(data).hexdigest()
-        report = _parse(Path(path), data)
+        report = _parse(Path(path), data, unit.sha256)
         facts = report.facts
         unit.values = tuple(facts.get(f) for f in numeric_facts())
         unit.agency = str(facts.get("agency") or "")
@@ -285,7 +285,7 @@ def _unreadable(unit: Unit, reason: str) -> None:
     unit.status, unit.reason, unit.sources = UNREADABLE, reason, []
 
 
-def _parse(path: Path, data: bytes) -> Report:
+def _parse(path: Path, data: bytes, sha256: str | None = None) -> Report:
     """The report in these very bytes (the ones hashed), not in a second read of the file."""
     suffix = path.suffix.lower()
     if suffix == ".json":
@@ -293,7 +293,7 @@ def _parse(path: Path, data: bytes) -> Report:
     if suffix in (".xlsx", ".xlsm"):
         from .workbook import read
 
-        return read(path, data)
+        return read(path, data, sha256)
     return load(path)  # not a report file: load says in Chinese what it is
 
 

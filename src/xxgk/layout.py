@@ -164,10 +164,15 @@ class Layout:
         return self._column_labels
 
     def fingerprint(self) -> str:
-        """Over fact ids, kinds and positions: two templates with the same fingerprint read the same."""
-        schema = load_schema()
-        canon = [[f, schema.facts[f].kind, *self.cells[f]] for f in sorted(self.cells)]
-        return hashlib.sha256(json.dumps(canon, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+        """Over fact ids, kinds and positions: two templates with the same fingerprint read the same.
+
+        Computed once: every workbook read compares its own with it.
+        """
+        if getattr(self, "_fingerprint", None) is None:
+            schema = load_schema()
+            canon = [[f, schema.facts[f].kind, *self.cells[f]] for f in sorted(self.cells)]
+            self._fingerprint = hashlib.sha256(json.dumps(canon, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+        return self._fingerprint
 
 
 def _title(sheet: SheetLayout, width: int) -> int:
