@@ -189,6 +189,8 @@ def _extent(sheet_xml: bytes) -> tuple[int, int]:
 
 
 def _normal(value: Any) -> Any:
+    if value is None or type(value) in (str, int):  # most cells: nothing to change
+        return value
     value = whole(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
@@ -399,7 +401,19 @@ def _resolve_totals(flat: dict[str, Any], formulas: set[str]) -> set[str]:
     type check reports it.
     """
     computed = load_rules().computed()
-    derived: set[str] = set()
+    order = _totals_order()
+    if order is not None:  # the same settlement, in an order where every part comes before its total
+        derived: set[str] = set()
+        for fact_id in order:
+            if fact_id in formulas or value_of(flat.get(fact_id)) is not None:
+                derived.add(fact_id)
+                numbers = [value_of(flat.get(t.fact)) for t in computed[fact_id]]
+                if any(n is None for n in numbers):
+                    flat[fact_id] = None
+                elif fact_id in formulas:
+                    flat[fact_id] = sum(t.coef * n for t, n in zip(computed[fact_id], numbers, strict=True))
+        return derived
+    derived = set()
     done: set[str] = set()
 
     def value(fact_id: str, trail: tuple[str, ...] = ()) -> Any:
@@ -420,6 +434,29 @@ def _resolve_totals(flat: dict[str, Any], formulas: set[str]) -> set[str]:
     for fact_id in computed:
         value(fact_id)
     return derived
+
+
+@cache
+def _totals_order() -> tuple[str, ...] | None:
+    """The template's sums, each after the sums it adds up; None when they refer to each other in a
+    circle (then `_resolve_totals` walks them one by one, and says so)."""
+    computed = load_rules().computed()
+    order: dict[str, None] = {}
+    visiting: set[str] = set()
+
+    def visit(fact_id: str) -> bool:
+        if fact_id not in computed or fact_id in order:
+            return True
+        if fact_id in visiting:
+            return False
+        visiting.add(fact_id)
+        if not all(visit(t.fact) for t in computed[fact_id]):
+            return False
+        visiting.discard(fact_id)
+        order[fact_id] = None
+        return True
+
+    return tuple(order) if all(visit(f) for f in computed) else None
 
 
 def layout_version() -> str:
