@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from defusedxml import DefusedXmlException
-from defusedxml import ElementTree as SafeET
-
 from .errors import NotAReport
 
 MAX_PARTS = 2000
@@ -101,6 +98,9 @@ class Package:
             raise self.refuse(what or self.kind.damaged)
         if info.file_size > MAX_TREE_BYTES:
             raise self.refuse(f"文件的 {name} 解压后达 {info.file_size / 2**20:,.0f} MB，远超正常大小，已拒绝")
+        from defusedxml import DefusedXmlException  # imported here: a cached workbook.xml needs no parser
+        from defusedxml import ElementTree as SafeET
+
         try:
             return SafeET.fromstring(self.read(name))
         except (SafeET.ParseError, DefusedXmlException, ValueError, RecursionError):
