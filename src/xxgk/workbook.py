@@ -372,8 +372,8 @@ def report_from_cells(values: dict[str, Any], path: Path | None = None, sha256: 
         if flat[fact_id] is None and not schema.facts[fact_id].required:
             del flat[fact_id]
     hints = {f: _normal(v) for f, v in (prior or {}).items() if value_of(_normal(v)) is not None}
-    report = Report(schema.nest(flat), path, sha256, frozenset(derived), hints, canonical=True)
-    report._facts = {f: flat[f] for f in schema.facts if f in flat}  # what flatten(document) gives, without the walk
+    report = Report(None, path, sha256, frozenset(derived), hints, canonical=True)  # document: nested on demand
+    report._facts = {f: flat[f] for f in schema.facts if f in flat}  # what flatten(nest(flat)) gives, without the walks
     return report
 
 
