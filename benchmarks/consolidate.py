@@ -26,6 +26,7 @@ import copy
 import io
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -56,8 +57,24 @@ def base_workbooks(count: int = 20) -> list[tuple[bytes, str]]:
     return out
 
 
-def with_agency(data: bytes, old: str, new: str) -> bytes:
-    """The same workbook under another agency name (a zip-level edit: fast enough for 10,000 copies)."""
+# A count no rule and no sum uses: each copy gets its own, so that no two files have the same figures (as
+# no two units do; identical figures make the roll-up warn about every pair).
+OWN_FIGURE = "proactive.licensing.decisions"
+
+
+def own_figure_cell(data: bytes) -> tuple[str, bytes]:
+    """(sheet part, cell address) of OWN_FIGURE in a filled workbook, by the template's layout."""
+    from xxgk.layout import a1, load_layout
+    from xxgk.workbook import _Package
+
+    sheet, row, col = load_layout().cells[OWN_FIGURE]
+    return _Package(None, data).sheet_parts[sheet], a1(row, col).encode()
+
+
+def with_agency(data: bytes, old: str, new: str, figure: int | None = None) -> bytes:
+    """The same workbook under another agency name, and with its own OWN_FIGURE when given (a zip-level
+    edit: fast enough for 10,000 copies)."""
+    part, address = own_figure_cell(data) if figure is not None else (None, b"")
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
@@ -66,6 +83,10 @@ def with_agency(data: bytes, old: str, new: str) -> bytes:
             if info.filename.startswith("xl/worksheets/"):  # the text as written, or as character references
                 for encode in (str.encode, lambda t: t.encode("ascii", "xmlcharrefreplace")):
                     body = body.replace(encode(old), encode(new))
+            if info.filename == part:
+                body, n = re.subn(rb'(<c r="' + address + rb'"[^>]*>\s*<v>)[^<]*(</v>)',
+                                  lambda m: m.group(1) + str(figure).encode() + m.group(2), body)
+                assert n == 1, f"{OWN_FIGURE} not found as a plain value in {part}"
             target.writestr(info, body)
     return out.getvalue()
 
@@ -76,7 +97,7 @@ def make_files(folder: Path, n: int, bases: list[tuple[bytes, str]]) -> list[Pat
     for i in range(n):
         data, agency = bases[i % len(bases)]
         path = folder / f"unit{i:05d}.xlsx"
-        path.write_bytes(with_agency(data, agency, f"第{i:05d}号单位（基准测试）"))
+        path.write_bytes(with_agency(data, agency, f"第{i:05d}号单位（基准测试）", 1000 + i))
         paths.append(path)
     return paths
 
@@ -272,8 +293,8 @@ def main() -> int:
             paths = make_files(folder, n, bases)
             floor(paths[: min(n, 50)])  # warm the page cache and the library
             floor_cpu, floor_wall = floor(paths)
-            one = run_consolidate(folder, Path(tmp) / f"out{n}" / "total.xlsx", 1, args.html)
-            default = run_consolidate(folder, Path(tmp) / f"out{n}" / "total.xlsx", None, args.html)
+            one = run_consolidate(folder, Path(tmp) / f"out{n}-jobs1" / "total.xlsx", 1, args.html)
+            default = run_consolidate(folder, Path(tmp) / f"out{n}-default" / "total.xlsx", None, args.html)
             for run in (one, default):
                 if run["rc"] != 0:
                     print(f"N={n}: xxgk exited {run['rc']}: {run['stderr'][-500:]}", file=sys.stderr)

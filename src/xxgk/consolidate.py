@@ -398,18 +398,19 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
         raise XxgkError("没有找到任何 .xlsx 或 .json 报告文件")
     names = [str(p) for p in paths]
     units: list[Unit] = []
+    shared: dict = {}  # one copy of what repeats across units (see `_compact`)
     jobs, note = capped_jobs(jobs)
     if note:
         print(f"xxgk：{note}", file=sys.stderr)
     if jobs > 1 and len(names) > 1:
         with worker_pool(min(jobs, len(names))) as pool:  # workers die with this process (see workers.py)
             for i, unit in enumerate(pool.map(check, names, chunksize=max(1, min(64, len(names) // (jobs * 8)))), 1):
-                units.append(unit)
+                units.append(_compact(unit, shared))
                 if progress:
                     progress(i, len(names))
     else:
         for i, name in enumerate(names, 1):
-            units.append(check(name))
+            units.append(_compact(check(name), shared))
             if progress:
                 progress(i, len(names))
     other_years: dict[int, list[str]] = {}
@@ -437,6 +438,20 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
     if roster is not None:
         result.missing, result.unknown = _compare_roster(read_roster(roster), units)
     return result
+
+
+def _compact(unit: Unit, shared: dict) -> Unit:
+    """The unit with one shared copy of the texts and tuples that repeat across units (statuses, rule ids,
+    the fact ids and cell references of findings): a unit arriving from a worker brings its own copies,
+    and 10,000 units' findings name the same few hundred cells."""
+    def one(value):
+        return shared.setdefault(value, value)
+
+    unit.status, unit.finalised = one(unit.status), one(unit.finalised)
+    if unit.findings:
+        unit.findings = [Finding(one(f.rule), one(f.severity), f.message, one(f.facts), one(f.cells), f.expected, f.actual)
+                         for f in unit.findings]
+    return unit
 
 
 def _common_year(units: list[Unit]) -> Any:

@@ -111,9 +111,12 @@ class Layout:
         return {key: (s.name, *pos) for s in self.sheets for key, pos in s.settings.items()}
 
     def ref(self, fact_id: str) -> str:
-        """The fact's cell in the official template, as `'sheet'!D5`."""
-        sheet, row, col = self.cells[fact_id]
-        return f"{quote_sheet(sheet)}!{a1(row, col)}"
+        """The fact's cell in the official template, as `'sheet'!D5` (one string per fact, shared by all findings)."""
+        refs = self.__dict__.setdefault("_refs", {})
+        if fact_id not in refs:
+            sheet, row, col = self.cells[fact_id]
+            refs[fact_id] = f"{quote_sheet(sheet)}!{a1(row, col)}"
+        return refs[fact_id]
 
     @property
     def row_labels(self) -> dict[str, tuple[int, str]]:
