@@ -250,24 +250,27 @@ def run_consolidate(folder: Path, out: Path, jobs: int | None, html: bool = Fals
             "stdout": stdout, "stderr": stderr}
 
 
-def check_identical(folder: Path, out_dir: Path, base: str, html: bool) -> str:
-    """Run the base commit's command and this checkout's on the same files and output paths; compare bytes."""
+def check_identical(folder: Path, out_dir: Path, base: str, html: bool, n: int) -> str:
+    """Run the base commit's command and this checkout's (--jobs 1) on the same files and output paths;
+    compare bytes, and show the CPU per file of both (measured here, one after the other)."""
     tree = out_dir / "base-src"
     tree.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(REPO), "archive", base], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     out = out_dir / "cmp" / "total.xlsx"
     names = [out, out.with_suffix(".manifest.json")] + ([out.with_suffix(".html")] if html else [])
-    produced = {}
+    produced, cpu = {}, {}
     for label, src in (("base", tree / "src"), ("this", None)):
-        run = run_consolidate(folder, out, None, html, src)
+        run = run_consolidate(folder, out, 1, html, src)
         if run["rc"] != 0:
             return f"{label} run failed (exit {run['rc']}): {run['stderr'][-500:]}"
         produced[label] = [p.read_bytes() for p in names]
+        cpu[label] = run["cpu"] / n * 1000
         for p in names:
             p.unlink()
     differ = [p.name for p, a, b in zip(names, produced["base"], produced["this"]) if a != b]
-    return "identical: " + ", ".join(p.name for p in names) if not differ else "DIFFERENT: " + ", ".join(differ)
+    speed = f" (--jobs 1 CPU per file: {base} {cpu['base']:.2f} ms, this {cpu['this']:.2f} ms)"
+    return ("identical: " + ", ".join(p.name for p in names) if not differ else "DIFFERENT: " + ", ".join(differ)) + speed
 
 
 def main() -> int:
@@ -300,7 +303,7 @@ def main() -> int:
                     print(f"N={n}: xxgk exited {run['rc']}: {run['stderr'][-500:]}", file=sys.stderr)
             rows.append((n, floor_cpu, floor_wall, one, default))
             if args.check_identical:
-                checks.append((n, check_identical(folder, Path(tmp) / f"cmp{n}", args.base, args.html)))
+                checks.append((n, check_identical(folder, Path(tmp) / f"cmp{n}", args.base, args.html, n)))
             print(f"N={n}: done", file=sys.stderr)
     print()
     print("| files | floor CPU/file | --jobs 1 CPU/file | ratio | floor wall | default wall | ratio "
