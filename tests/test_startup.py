@@ -63,3 +63,10 @@ def test_xxgk_validate_stays_the_function_whatever_is_imported_first(submodule):
             "r = xxgk.validate(from_document(doc)); print(type(r).__name__, r.valid)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["Result", "True"]
+
+
+def test_the_suffixes_paths_knows_without_consolidate_are_consolidates():
+    from xxgk.consolidate import SUFFIXES
+    from xxgk.paths import REPORT_SUFFIXES
+
+    assert REPORT_SUFFIXES == SUFFIXES
