@@ -32,7 +32,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from collections import deque
 from pathlib import Path

@@ -11,17 +11,35 @@ import json
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
 from .errors import NotAReport, XxgkError
-from .findings import SEVERITY_LABEL, Result
-from .output import write_atomic
-from .report import load
 from .text import display_path
-from .validate import validate
+
+if TYPE_CHECKING:
+    from .findings import Result
+
+
+# The reader, the rules and the writer are imported when a command needs them: `xxgk --help` starts
+# without them (see benchmarks/coldstart.py).
+def load(*args, **kwargs):
+    from .report import load as run
+
+    return run(*args, **kwargs)
+
+
+def validate(*args, **kwargs):
+    from .validate import validate as run
+
+    return run(*args, **kwargs)
+
+
+def write_atomic(*args, **kwargs):
+    from .output import write_atomic as run
+
+    return run(*args, **kwargs)
 
 
 # argparse's own texts in Chinese. argparse looks each up at the moment it is used, through its module
@@ -256,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug in xxgk: say so in one line, details only on request
         if os.environ.get("XXGK_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         print(f"xxgk：内部错误（{type(exc).__name__}: {exc}）。这是本工具的缺陷，请连同输入文件报告；"
               "设置环境变量 XXGK_DEBUG=1 可显示详细信息", file=sys.stderr)
@@ -368,11 +388,17 @@ def _validate(args) -> int:
     return 0 if all(result.valid for _, result, _ in outcomes) else 1
 
 
+def _severity_label(severity: str) -> str:
+    from .findings import SEVERITY_LABEL
+
+    return SEVERITY_LABEL[severity]
+
+
 def print_findings(result: Result, indent: str = "", out=None) -> None:
     out = out or sys.stdout
     for n, f in enumerate(result.findings, 1):
         cells = "、".join(f.cells[:4]) + (f" 等 {len(f.cells)} 个单元格" if len(f.cells) > 4 else "")
-        print(f"{indent}{n}. [{SEVERITY_LABEL[f.severity]}] {f.message}", file=out)
+        print(f"{indent}{n}. [{_severity_label(f.severity)}] {f.message}", file=out)
         print(f"{indent}   规则 {f.rule}" + (f"；单元格 {cells}" if cells else "") + f"；{f.origin_label}", file=out)
 
 

@@ -244,7 +244,7 @@ def check(path: str, local: tuple[dict, ...] = ()) -> Unit:
     try:
         data = read_input(Path(path))
         unit.sha256 = hashlib.sha256(data).hexdigest()
-        report = _parse(Path(path), data)
+        report = _parse(Path(path), data, unit.sha256)
         facts = report.facts
         unit.values = tuple(facts.get(f) for f in numeric_facts())
         unit.agency = str(facts.get("agency") or "")
@@ -287,7 +287,7 @@ def _unreadable(unit: Unit, reason: str) -> None:
     unit.status, unit.reason, unit.sources = UNREADABLE, reason, []
 
 
-def _parse(path: Path, data: bytes) -> Report:
+def _parse(path: Path, data: bytes, sha256: str | None = None) -> Report:
     """The report in these very bytes (the ones hashed), not in a second read of the file."""
     suffix = path.suffix.lower()
     if suffix == ".json":
@@ -295,7 +295,7 @@ def _parse(path: Path, data: bytes) -> Report:
     if suffix in (".xlsx", ".xlsm"):
         from .workbook import read
 
-        return read(path, data)
+        return read(path, data, sha256)
     return load(path)  # not a report file: load says in Chinese what it is
 
 
@@ -403,18 +403,19 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
         raise XxgkError("没有找到任何 .xlsx 或 .json 报告文件")
     names = [str(p) for p in paths]
     units: list[Unit] = []
+    shared: dict = {}  # one copy of what repeats across units (see `_compact`)
     jobs, note = capped_jobs(jobs)
     if note:
         print(f"xxgk：{note}", file=sys.stderr)
     if jobs > 1 and len(names) > 1:
         with worker_pool(min(jobs, len(names))) as pool:  # workers die with this process (see workers.py)
             for i, unit in enumerate(pool.map(partial(check, local=tuple(local)), names, chunksize=max(1, min(64, len(names) // (jobs * 8)))), 1):
-                units.append(unit)
+                units.append(_compact(unit, shared))
                 if progress:
                     progress(i, len(names))
     else:
         for i, name in enumerate(names, 1):
-            units.append(check(name, tuple(local)))
+            units.append(_compact(check(name, tuple(local)), shared))
             if progress:
                 progress(i, len(names))
     other_years: dict[int, list[str]] = {}
@@ -442,6 +443,20 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
     if roster is not None:
         result.missing, result.unknown = _compare_roster(read_roster(roster), units)
     return result
+
+
+def _compact(unit: Unit, shared: dict) -> Unit:
+    """The unit with one shared copy of the texts and tuples that repeat across units (statuses, rule ids,
+    the fact ids and cell references of findings): a unit arriving from a worker brings its own copies,
+    and 10,000 units' findings name the same few hundred cells."""
+    def one(value):
+        return shared.setdefault(value, value)
+
+    unit.status, unit.finalised = one(unit.status), one(unit.finalised)
+    if unit.findings:
+        unit.findings = [Finding(one(f.rule), one(f.severity), f.message, one(f.facts), one(f.cells), f.expected, f.actual)
+                         for f in unit.findings]
+    return unit
 
 
 def _common_year(units: list[Unit]) -> Any:

@@ -20,7 +20,7 @@ from . import __version__
 from .errors import NotAReport, XxgkError
 from .findings import Result
 from .layout import META_SHEET
-from .package import WORKBOOK, Package
+from .package import WORKBOOK, open_package
 from .report import Report, load, read_input
 from .rules import load_rules
 from .schema import load_schema
@@ -136,7 +136,7 @@ def _stamp(data: bytes, path: str | Path | None = None) -> dict[str, str]:
     Read through the guarded package reader. A properties part that is empty or not well-formed
     is NotAReport: whether the file was finalised, and left unchanged since, cannot be told.
     """
-    package = Package(path, data, WORKBOOK)
+    package = open_package(path, data, WORKBOOK)  # the reader's own, when it has just read these bytes
     if not package.has("docProps/custom.xml"):
         return {}
     root = package.xml("docProps/custom.xml", f"{STAMP_UNREADABLE}（docProps/custom.xml 已损坏或为空）："

@@ -47,15 +47,55 @@ def validate(report: "Report", prior: "Report | None" = None, local: "tuple[dict
     if prior is not None:
         result.findings.extend(_prior_year_findings(report, prior))
     prior_derived = prior.derived if prior is not None else frozenset()
-    for inst in (*load_rules().instances, *local_instances(report, local)):
+    numbers = {fact_id: value_of(value) for fact_id, value in facts.items()}
+    national = load_rules().instances
+    extra = local_instances(report, local)
+    plans = (*_linear_plans(), *(None for _ in extra))  # local rules always go through `judge`
+    for inst, plan in zip((*national, *extra), plans, strict=True):
         if "prior" in inst.rule.requires and prior_facts is None:
             continue
+        if plan is not None and _passes(plan, numbers):
+            continue  # what `judge` says too: every figure there, the comparison holds
         status, finding = judge(inst, facts, prior_facts, report.derived, prior_derived, published=published)
         if finding is None and status == BLANK and published:
             finding = _unverifiable(inst, facts, report.marks)
         if finding:
             result.findings.append(finding)
     return result
+
+
+@cache
+def _linear_plans() -> tuple:
+    """Per rule instance, the comparison precompiled when it is linear in this report's facts and constants
+    and has no condition: ((coef, fact or None), ...) for each side and the operator; else None."""
+    plans = []
+    for inst in load_rules().instances:
+        terms = inst.check.actual + inst.check.expected
+        if inst.when is not None or any(t.source not in ("fact", "const") for t in terms):
+            plans.append(None)
+            continue
+        side = lambda ts: tuple((t.coef, t.fact if t.source == "fact" else None) for t in ts)  # noqa: E731
+        plans.append((side(inst.check.actual), inst.check.op, side(inst.check.expected)))
+    return tuple(plans)
+
+
+def _passes(plan: tuple, numbers: dict) -> bool:
+    """True when every figure of a linear comparison is a number and it holds, summed as `_side` sums;
+    False means: ask `judge` (a figure missing or not a number, or the comparison fails)."""
+    actual, op, expected = plan
+    sides = []
+    for terms in (actual, expected):
+        total: float = 0
+        for coef, fact_id in terms:
+            if fact_id is None:
+                total += coef
+                continue
+            value = numbers.get(fact_id)
+            if value is None:
+                return False
+            total += coef * value
+        sides.append(total)
+    return _holds(sides[0], op, sides[1])
 
 
 def is_published(report: "Report") -> bool:
