@@ -19,11 +19,12 @@ _LAZY = {"Finding": "findings", "Result": "findings", "Report": "report", "from_
          "build_template": "template", "fill": "template"}
 
 
-def validate(report, prior=None):
-    """Every finding on `report`; with `prior` (last year's report) the cross-year rules too (see validate.validate)."""
+def validate(report, prior=None, **options):
+    """Every finding on `report`; with `prior` (last year's report) the cross-year rules too; `options` as
+    validate.validate takes them (e.g. local=: local rule files)."""
     from .validate import validate as run
 
-    return run(report, prior)
+    return run(report, prior, **options)
 
 
 def __getattr__(name: str):

@@ -18,7 +18,7 @@ import os
 import stat
 import sys
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache, partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -454,8 +454,8 @@ def _compact(unit: Unit, shared: dict) -> Unit:
 
     unit.status, unit.finalised = one(unit.status), one(unit.finalised)
     if unit.findings:
-        unit.findings = [Finding(one(f.rule), one(f.severity), f.message, one(f.facts), one(f.cells), f.expected, f.actual)
-                         for f in unit.findings]
+        unit.findings = [replace(f, rule=one(f.rule), severity=one(f.severity), facts=one(f.facts), cells=one(f.cells),
+                                 issuer=one(f.issuer)) for f in unit.findings]  # every other field kept as it is
     return unit
 
 
