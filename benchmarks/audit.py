@@ -11,6 +11,14 @@ Then it measures:
   * the floor, in this process: `import_report` on every file, one after another (one process);
   * the same plus `validate` of each report alone (what a loop over `xxgk import` would do, minus starts).
 No figure is asserted: this prints, the README keeps the numbers.
+
+    python benchmarks/audit.py --per-file [--pages 1000] [--pdfs 100]
+
+instead measures the import of one published file against the parsing library alone, in this process,
+one file after another: web pages (`import_report` against the standard library's HTMLParser fed the
+same decoded page, doing nothing) and PDFs made by LibreOffice from the published Word file
+(`import_report` against pdfplumber opening the file and reading every page's characters and lines,
+which the reader needs at least). Per-file milliseconds and the ratio.
 """
 
 from __future__ import annotations
@@ -92,13 +100,85 @@ def make_folder(folder: Path, bodies: int, years: list[int]) -> list[Path]:
     return paths
 
 
+def _median_ms(seconds: list[float]) -> float:
+    return sorted(seconds)[len(seconds) // 2] * 1000
+
+
+def per_file(pages: int, pdfs: int) -> None:
+    """Import of published web pages and PDFs, per file, against the parsing library alone."""
+    from html.parser import HTMLParser
+
+    from xxgk.importer import _decode
+    from xxgk.pdfout import docx_to_pdf
+
+    class Nothing(HTMLParser):  # the library's own tokenizer, no handler doing anything
+        pass
+
+    source = json.loads((data_dir("examples") / "made-up-qingfeng-2022.json").read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        made = {f: html_bytes(from_document(scaled(source, f, PLACEHOLDER, 2022))) for f in range(1, 8)}
+        html_paths = []
+        for i in range(pages):
+            path = folder / f"page{i:04d}.html"
+            path.write_bytes(renamed(made[1 + i % 7], [(PLACEHOLDER, f"第{i + 1}街道（基准）")], False))
+            html_paths.append(path)
+        pdf_made = [docx_to_pdf(docx_bytes(from_document(scaled(source, f, f"第{f}街道（基准）", 2022))))
+                    for f in range(1, 5)]  # LibreOffice takes seconds per file: four distinct ones, copied
+        pdf_paths = []
+        for i in range(pdfs):
+            path = folder / f"report{i:03d}.pdf"
+            path.write_bytes(pdf_made[i % len(pdf_made)])
+            pdf_paths.append(path)
+
+        def html_library(path: Path) -> None:
+            parser = Nothing(convert_charrefs=True)
+            parser.feed(_decode(path.read_bytes(), path))
+            parser.close()
+
+        def pdf_library(path: Path) -> None:
+            import pdfplumber
+
+            with pdfplumber.open(io.BytesIO(path.read_bytes())) as pdf:
+                for page in pdf.pages:
+                    page.chars, page.edges
+
+        def ours(path: Path) -> None:
+            import_report(path)
+
+        print("| files | count | parsing library alone | import_report | ratio |")
+        print("|---|---:|---:|---:|---:|")
+        for label, paths, library in (("web pages (.html)", html_paths, html_library), ("PDF", pdf_paths, pdf_library)):
+            if not paths:
+                continue
+            library(paths[0]), ours(paths[0])  # imports and caches warm
+            base, mine = [], []
+            for path in paths:  # alternating, so that a busy machine weighs on both alike
+                t0 = time.process_time()
+                library(path)
+                t1 = time.process_time()
+                ours(path)
+                t2 = time.process_time()
+                base.append(t1 - t0)
+                mine.append(t2 - t1)
+            print(f"| {label} | {len(paths):,} | {_median_ms(base):.1f} ms | {_median_ms(mine):.1f} ms | "
+                  f"{sum(mine) / sum(base):.2f}x |")
+        print("\nCPU time per file (median), one process; ratio of the totals.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-file", action="store_true", help="instead: per-file import against the parsing library")
+    ap.add_argument("--pages", type=int, default=1000, help="with --per-file: web pages")
+    ap.add_argument("--pdfs", type=int, default=100, help="with --per-file: PDFs")
     ap.add_argument("--bodies", type=int, default=250)
     ap.add_argument("--years", type=int, nargs="+", default=[2021, 2022, 2023, 2024])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--keep", help="write the reports here and keep them (default: a temporary folder)")
     args = ap.parse_args()
+    if args.per_file:
+        per_file(args.pages, args.pdfs)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep) if args.keep else Path(tmp) / "reports"
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,22 @@
-"""Consolidation speed and memory, next to two baselines measured in the same run on the same files.
+"""Consolidation speed and memory against the honest floor, measured in the same run on the same files.
 
-    python benchmarks/consolidate.py [--sizes 100 1000 10000] [--jobs 2] [--openpyxl-sample 200]
+    python benchmarks/consolidate.py [--sizes 1000 10000] [--html] [--check-identical [--base a5e4cd6]]
 
 For each N it writes N distinct, valid unit workbooks (twenty reports filled by the project's own
 `fill`, each copy given its own agency name), then measures:
-  * `xxgk consolidate` (a subprocess, as a user runs it): wall time, files/s, peak memory;
-  * python-calamine reading every value of every sheet of every file (one process): the floor;
-  * openpyxl loading each file (on a sample, extrapolated to N: a full run takes hours at 10,000).
-And the single-file path: `xxgk validate one.xlsx` from a cold start against `python -c` reading the
-same file with calamine. Targets (2-core machine): 1,000 files < 5 s and <= 3x calamine; 10,000
-< 60 s; peak memory < 500 MB and flat in N; single file <= 3x the calamine one-liner.
+  * the floor: one process, python-calamine reading only the cells the report needs from its five
+    report sheets (not the 校验 sheet, not the identity sheet): CPU and wall time per file;
+  * `xxgk consolidate --jobs 1` (a subprocess, as a user runs it): CPU ms per file of the process tree;
+  * `xxgk consolidate` with the default workers: wall time;
+  * the peak memory of the whole process tree (the command and its workers), sampled from /proc:
+    the sum of their proportional set sizes (PSS: a page shared by forked workers counted once),
+    and the largest single process (ru_maxrss).
+Goals (issue 14): --jobs 1 <= 2x the floor per file; default wall <= the floor's single-process time;
+tree peak <= 200 MB at 10,000 files with --html, flat in N.
+
+`--check-identical` also runs the command of the base commit (`--base`, extracted with `git archive`
+into a temporary folder) on the same files with the same output paths, and compares the workbook,
+the manifest (and the page with --html) byte for byte.
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ import copy
 import io
 import json
 import os
+import re
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -31,6 +39,8 @@ from pathlib import Path
 import xxgk
 from xxgk.resources import data_dir
 from xxgk.schema import load_schema
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def base_workbooks(count: int = 20) -> list[tuple[bytes, str]]:
@@ -47,8 +57,24 @@ def base_workbooks(count: int = 20) -> list[tuple[bytes, str]]:
     return out
 
 
-def with_agency(data: bytes, old: str, new: str) -> bytes:
-    """The same workbook under another agency name (a zip-level edit: fast enough for 10,000 copies)."""
+# A count no rule and no sum uses: each copy gets its own, so that no two files have the same figures (as
+# no two units do; identical figures make the roll-up warn about every pair).
+OWN_FIGURE = "proactive.licensing.decisions"
+
+
+def own_figure_cell(data: bytes) -> tuple[str, bytes]:
+    """(sheet part, cell address) of OWN_FIGURE in a filled workbook, by the template's layout."""
+    from xxgk.layout import a1, load_layout
+    from xxgk.workbook import _Package
+
+    sheet, row, col = load_layout().cells[OWN_FIGURE]
+    return _Package(None, data).sheet_parts[sheet], a1(row, col).encode()
+
+
+def with_agency(data: bytes, old: str, new: str, figure: int | None = None) -> bytes:
+    """The same workbook under another agency name, and with its own OWN_FIGURE when given (a zip-level
+    edit: fast enough for 10,000 copies)."""
+    part, address = own_figure_cell(data) if figure is not None else (None, b"")
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
@@ -57,6 +83,10 @@ def with_agency(data: bytes, old: str, new: str) -> bytes:
             if info.filename.startswith("xl/worksheets/"):  # the text as written, or as character references
                 for encode in (str.encode, lambda t: t.encode("ascii", "xmlcharrefreplace")):
                     body = body.replace(encode(old), encode(new))
+            if info.filename == part:
+                body, n = re.subn(rb'(<c r="' + address + rb'"[^>]*>\s*<v>)[^<]*(</v>)',
+                                  lambda m: m.group(1) + str(figure).encode() + m.group(2), body)
+                assert n == 1, f"{OWN_FIGURE} not found as a plain value in {part}"
             target.writestr(info, body)
     return out.getvalue()
 
@@ -67,7 +97,7 @@ def make_files(folder: Path, n: int, bases: list[tuple[bytes, str]]) -> list[Pat
     for i in range(n):
         data, agency = bases[i % len(bases)]
         path = folder / f"unit{i:05d}.xlsx"
-        path.write_bytes(with_agency(data, agency, f"第{i:05d}号单位（基准测试）"))
+        path.write_bytes(with_agency(data, agency, f"第{i:05d}号单位（基准测试）", 1000 + i))
         paths.append(path)
     return paths
 
@@ -98,7 +128,7 @@ def hostile_kinds(good: bytes) -> dict[str, bytes]:
     }
 
 
-def hostile_run(n: int, fraction: float, jobs: int) -> None:
+def hostile_run(n: int, fraction: float, jobs: int | None) -> None:
     """N files, a fraction of them hostile: the run must finish, name every hostile file, stay bounded."""
     bases = base_workbooks()
     kinds = hostile_kinds(bases[0][0])
@@ -112,96 +142,184 @@ def hostile_run(n: int, fraction: float, jobs: int) -> None:
                 kind = list(kinds)[len(hostile) % len(kinds)]
                 path.write_bytes(kinds[kind])
                 hostile.append(path.name)
-        wall, rss, rc, output = run_consolidate(folder, jobs)
-        named = [h for h in hostile if h in output]
-        print(f"{n:,} files, {len(hostile)} hostile ({', '.join(kinds)}): {wall:.1f} s, "
-              f"peak RSS {rss} MB, exit {rc}; hostile files named in the output: {len(named)}/{len(hostile)}")
+        run = run_consolidate(folder, Path(tmp) / "out" / "total.xlsx", jobs)
+        named = [h for h in hostile if h in run["stdout"]]
+        print(f"{n:,} files, {len(hostile)} hostile ({', '.join(kinds)}): {run['wall']:.1f} s, "
+              f"tree peak {run['tree_mb']:.0f} MB, exit {run['rc']}; hostile files named in the output: "
+              f"{len(named)}/{len(hostile)}")
 
 
-def calamine_read_all(paths: list[Path]) -> float:
+# -- the floor ---------------------------------------------------------------------------------------
+
+
+def report_cells() -> dict[str, list[tuple[int, int]]]:
+    """The cells the report needs, by sheet: every fact's cell of the template's layout."""
+    from xxgk.layout import load_layout
+
+    cells: dict[str, list[tuple[int, int]]] = {}
+    for sheet, row, col in load_layout().cells.values():
+        cells.setdefault(sheet, []).append((row - 1, col - 1))
+    return cells
+
+
+def floor(paths: list[Path]) -> tuple[float, float]:
+    """(CPU s, wall s) of python-calamine reading the report's cells of every file, in this process."""
     from python_calamine import CalamineWorkbook
 
-    start = time.perf_counter()
+    cells = report_cells()
+    cpu, wall = time.process_time(), time.perf_counter()
     for path in paths:
         book = CalamineWorkbook.from_path(str(path))
-        for name in book.sheet_names:
-            book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    return time.perf_counter() - start
+        for sheet, wanted in cells.items():
+            grid = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+            [grid[r][c] if r < len(grid) and c < len(grid[r]) else None for r, c in wanted]
+    return time.process_time() - cpu, time.perf_counter() - wall
 
 
-def openpyxl_load(paths: list[Path]) -> float:
-    import openpyxl
+# -- the command, as a user runs it ------------------------------------------------------------------
 
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(c) for c in fh.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss_mb(root: int) -> float:
+    """The proportional set size of a process and all its descendants, in MB."""
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += _pss_kb(pid)
+        todo += _children(pid)
+    return total / 1024
+
+
+def command(xxgk_src: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """How to run `xxgk`: this checkout's, or another source tree's (put first on the path)."""
+    env = dict(os.environ)
+    if xxgk_src is not None:
+        env["PYTHONPATH"] = str(xxgk_src) + os.pathsep + env.get("PYTHONPATH", "")
+    return [sys.executable, "-m", "xxgk.cli"], env
+
+
+def run_consolidate(folder: Path, out: Path, jobs: int | None, html: bool = False,
+                    xxgk_src: Path | None = None) -> dict:
+    """Wall s, CPU s of the process tree, tree peak PSS (MB), largest process (MB), exit code, stdout."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    args, env = command(xxgk_src)
+    args += ["consolidate", str(folder), "-o", str(out), "-q"]
+    args += ["--jobs", str(jobs)] if jobs else []
+    args += ["--html", str(out.with_suffix(".html"))] if html else []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = [0.0]
     start = time.perf_counter()
-    for path in paths:
-        openpyxl.load_workbook(path)
-    return time.perf_counter() - start
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_pss_mb(process.pid))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "tree_mb": peak[0], "max_mb": after.ru_maxrss / 1024, "rc": process.returncode,
+            "stdout": stdout, "stderr": stderr}
 
 
-def run_consolidate(folder: Path, jobs: int) -> tuple[float, int, str, str]:
-    """Wall seconds, peak RSS (MB) of `xxgk consolidate` and its workers, its exit code and its output."""
-    out = folder.parent / f"{folder.name}-total.xlsx"
-    code = ("import json, resource, subprocess, sys, time; t = time.perf_counter(); "
-            f"p = subprocess.run([sys.executable, '-m', 'xxgk.cli', 'consolidate', {str(folder)!r}, '-o', {str(out)!r}, "
-            f"'-q', '--jobs', '{jobs}'], capture_output=True, text=True); "
-            "w = time.perf_counter() - t; "
-            "print(json.dumps([w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode, p.stdout]))")
-    wall, rss_kb, rc, output = json.loads(
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    return wall, rss_kb // 1024, str(rc), output
-
-
-def single_file(path: Path, repeat: int = 7) -> tuple[float, float]:
-    def timed(args: list[str]) -> float:
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            subprocess.run(args, capture_output=True, check=False)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    ours = timed([sys.executable, "-m", "xxgk.cli", "validate", str(path)])
-    base = timed([sys.executable, "-c", "import sys; from python_calamine import CalamineWorkbook as W; b = W.from_path(sys.argv[1]); "
-                  "[b.get_sheet_by_name(n).to_python() for n in b.sheet_names]", str(path)])
-    return ours, base
+def check_identical(folder: Path, out_dir: Path, base: str, html: bool, n: int) -> str:
+    """Run the base commit's command and this checkout's (--jobs 1) on the same files and output paths;
+    compare bytes, and show the CPU per file of both (measured here, one after the other)."""
+    tree = out_dir / "base-src"
+    tree.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", base], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    out = out_dir / "cmp" / "total.xlsx"
+    names = [out, out.with_suffix(".manifest.json")] + ([out.with_suffix(".html")] if html else [])
+    produced, cpu = {}, {}
+    for label, src in (("base", tree / "src"), ("this", None)):
+        run = run_consolidate(folder, out, 1, html, src)
+        if run["rc"] != 0:
+            return f"{label} run failed (exit {run['rc']}): {run['stderr'][-500:]}"
+        produced[label] = [p.read_bytes() for p in names]
+        cpu[label] = run["cpu"] / n * 1000
+        for p in names:
+            p.unlink()
+    differ = [p.name for p, a, b in zip(names, produced["base"], produced["this"]) if a != b]
+    speed = f" (--jobs 1 CPU per file: {base} {cpu['base']:.2f} ms, this {cpu['this']:.2f} ms)"
+    return ("identical: " + ", ".join(p.name for p in names) if not differ else "DIFFERENT: " + ", ".join(differ)) + speed
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--openpyxl-sample", type=int, default=200)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--html", action="store_true", help="also write the --html page (memory goal)")
+    parser.add_argument("--check-identical", action="store_true",
+                        help="compare the outputs with those of the base commit's code, byte for byte")
+    parser.add_argument("--base", default="a5e4cd6", help="the commit to compare outputs with")
     parser.add_argument("--hostile", type=float, default=0.0,
                         help="instead: a load test where this fraction of the files is hostile (e.g. 0.01)")
     args = parser.parse_args()
     if args.hostile:
         for n in args.sizes:
-            hostile_run(n, args.hostile, args.jobs)
+            hostile_run(n, args.hostile, None)
         return 0
-    print(f"machine: {os.cpu_count()} cores; xxgk consolidate --jobs {args.jobs}")
+    print(f"machine: {os.cpu_count()} cores; default workers: xxgk's default_jobs()")
     bases = base_workbooks()
-    rows = []
+    rows, checks = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            paths = make_files(Path(tmp) / f"n{n}", n, bases)
-            wall, rss, rc, _ = run_consolidate(Path(tmp) / f"n{n}", args.jobs)
-            calamine = calamine_read_all(paths)
-            sample = paths[: min(n, args.openpyxl_sample)]
-            op = openpyxl_load(sample) * n / len(sample)
-            rows.append((n, wall, n / wall, rss, calamine, op, wall / calamine, rc))
+            folder = Path(tmp) / f"n{n}"
+            paths = make_files(folder, n, bases)
+            floor(paths[: min(n, 50)])  # warm the page cache and the library
+            floor_cpu, floor_wall = floor(paths)
+            one = run_consolidate(folder, Path(tmp) / f"out{n}-jobs1" / "total.xlsx", 1, args.html)
+            default = run_consolidate(folder, Path(tmp) / f"out{n}-default" / "total.xlsx", None, args.html)
+            for run in (one, default):
+                if run["rc"] != 0:
+                    print(f"N={n}: xxgk exited {run['rc']}: {run['stderr'][-500:]}", file=sys.stderr)
+            rows.append((n, floor_cpu, floor_wall, one, default))
+            if args.check_identical:
+                checks.append((n, check_identical(folder, Path(tmp) / f"cmp{n}", args.base, args.html, n)))
             print(f"N={n}: done", file=sys.stderr)
-        one = Path(tmp) / "n{}".format(args.sizes[0]) / "unit00000.xlsx"
-        ours, base = single_file(one)
     print()
-    print("| files | xxgk consolidate | files/s | peak RSS | calamine read only | openpyxl load | xxgk / calamine | exit |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n, wall, rate, rss, calamine, op, ratio, rc in rows:
-        print(f"| {n:,} | {wall:.2f} s | {rate:,.0f} | {rss} MB | {calamine:.2f} s | {op:.1f} s* | {ratio:.1f}x | {rc} |")
-    print(f"\n* openpyxl on {args.openpyxl_sample} files, scaled to N. Peak RSS: the largest process (main or worker).")
-    print(f"single file, cold start: xxgk validate {ours * 1000:.0f} ms; python -c calamine read {base * 1000:.0f} ms; "
-          f"ratio {ours / base:.1f}x")
-    print(f"max RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
-    return 0
+    print("| files | floor CPU/file | --jobs 1 CPU/file | ratio | floor wall | default wall | ratio "
+          f"| tree peak{' (--html)' if args.html else ''} | largest process |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, floor_cpu, floor_wall, one, default in rows:
+        print(f"| {n:,} | {floor_cpu / n * 1000:.2f} ms | {one['cpu'] / n * 1000:.2f} ms | "
+              f"{one['cpu'] / floor_cpu:.1f}x | {floor_wall:.2f} s | {default['wall']:.2f} s | "
+              f"{default['wall'] / floor_wall:.2f}x | {max(one['tree_mb'], default['tree_mb']):.0f} MB | "
+              f"{max(one['max_mb'], default['max_mb']):.0f} MB |")
+    print("\nfloor: python-calamine in one process reading the report's cells of its five sheets. --jobs 1 CPU: user+system "
+          "time of the command's process tree, start-up included. tree peak: largest sum of PSS over the command and its "
+          "workers (sampled every 20 ms).")
+    for n, verdict in checks:
+        print(f"N={n}: outputs against {args.base}: {verdict}")
+    return 0 if all(v.startswith("identical") for _, v in checks) else 1
 
 
 if __name__ == "__main__":

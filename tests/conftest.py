@@ -96,6 +96,21 @@ def need_shared(path: Path) -> Path:
     return path
 
 
+def need_network() -> None:
+    """The package index (PIP_INDEX_URL, else pypi.org) answers: the test is skipped where it does not, and
+    fails where CI requires the network (XXGK_REQUIRE_NETWORK)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple")
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=15).close()
+    except OSError as exc:
+        if os.environ.get("XXGK_REQUIRE_NETWORK"):
+            pytest.fail(f"the package index {url.hostname} is required here but cannot be reached ({exc})")
+        pytest.skip(f"the package index {url.hostname} cannot be reached ({exc})")
+
+
 def example(name: str) -> dict:
     """A fresh copy of a bundled example document, e.g. example("lushan-2021")."""
     return json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))

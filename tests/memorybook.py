@@ -1,8 +1,9 @@
 """An in-memory `SheetBook`: a filled template as Excel would hold it open, for the add-in's tests.
 
-Built from a real .xlsx made by the project's `fill`: values, fills, notes, protection and names
-come from the file (read with openpyxl); the template's sum formulas get the values a spreadsheet
-computes. It records every write so tests can prove what the add-in touched.
+Built from a real .xlsx made by the project's `fill`: values, fills, notes, protection (with its
+options) and names come from the file (read with openpyxl); the template's sum formulas get the
+values a spreadsheet computes. It records every write and every protect call, so tests can prove
+what the add-in touched.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import openpyxl
 
 from xxgk.layout import load_layout
 from xxgk.rules import load_rules
+from xxgk.sheetbook import protection_options
 
 
 class MemoryBook:
@@ -25,6 +27,8 @@ class MemoryBook:
         self.sheets: list[str] = []
         self.hidden: set[str] = set()
         self.protected: set[str] = set()
+        self.protection: dict[str, dict[str, bool]] = {}  # sheet -> Excel's Protect options in force
+        self.protect_calls: list[tuple[str, dict[str, bool] | None]] = []
         self.structure = False
         self.names: dict[str, str] = {}
         self.links: dict[tuple[str, int, int], str] = {}
@@ -42,6 +46,7 @@ class MemoryBook:
                 book.hidden.add(ws.title)
             if ws.protection.sheet:
                 book.protected.add(ws.title)
+                book.protection[ws.title] = protection_options(ws.protection)
             for row in ws.iter_rows():
                 for cell in row:
                     key = (ws.title, cell.coordinate)
@@ -54,6 +59,8 @@ class MemoryBook:
                         book.fills[key] = "#" + str(cell.fill.fgColor.rgb)[-6:].upper()
                     if cell.comment is not None:
                         book.notes[key] = cell.comment.text
+            if ws.title == "_xxgk":  # the identity sheet, as the add-in reads it (read_rows)
+                book.rows[ws.title] = [[c.value for c in r] for r in ws.iter_rows()]
         book.structure = bool(wb.security and wb.security.lockStructure)
         book.names = {name: dn.attr_text for name, dn in wb.defined_names.items()}
         book._recalculate()
@@ -89,11 +96,17 @@ class MemoryBook:
         else:
             self.notes[(sheet, cell)] = text
 
-    def sheet_protected(self, sheet: str) -> bool:
-        return sheet in self.protected
+    def sheet_protection(self, sheet: str) -> dict[str, bool] | None:
+        return dict(self.protection[sheet]) if sheet in self.protected else None
 
-    def protect_sheet(self, sheet: str, on: bool) -> None:
-        (self.protected.add if on else self.protected.discard)(sheet)
+    def protect_sheet(self, sheet: str, options: dict[str, bool] | None) -> None:
+        self.protect_calls.append((sheet, None if options is None else dict(options)))
+        if options is None:
+            self.protected.discard(sheet)
+            self.protection.pop(sheet, None)
+        else:
+            self.protected.add(sheet)
+            self.protection[sheet] = dict(options)
 
     def structure_protected(self) -> bool:
         return self.structure

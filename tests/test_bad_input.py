@@ -391,7 +391,7 @@ def test_validate_several_files_json(three_files):
     assert files[2]["error"] == "文件不存在" and files[2]["findings"] == []
     assert files[0]["findings"] == []
     (finding,) = files[1]["findings"]
-    assert set(finding) == {"rule", "severity", "message", "facts", "cells", "expected", "actual", "fingerprint"}
+    assert set(finding) == {"rule", "severity", "message", "facts", "cells", "expected", "actual", "fingerprint", "origin", "issuer"}
     assert finding["rule"] == "value.type" and finding["severity"] == "error"
     assert finding["facts"] == ["proactive.rules.issued"]
     assert finding["cells"] == [ref("proactive.rules.issued")]

@@ -100,7 +100,7 @@ def test_validate_json_output_shape():
     files = json.loads(proc.stdout)["files"]
     assert [f["valid"] for f in files] == [False, True]
     for finding in files[0]["findings"]:
-        assert set(finding) == {"rule", "severity", "message", "facts", "cells", "expected", "actual", "fingerprint"}
+        assert set(finding) == {"rule", "severity", "message", "facts", "cells", "expected", "actual", "fingerprint", "origin", "issuer"}
         assert all(c.startswith("'") and "'!" in c for c in finding["cells"])
     hard = {r.id for r in load_rules().rules if r.format_rule <= 5}
     assert hard <= {f["rule"] for f in files[0]["findings"]}  # the made-up example breaks every hard rule

@@ -257,10 +257,11 @@ def city_with_district(three, tmp_path) -> tuple[Path, Path]:
     return city, total
 
 
-G3 = rb'<c r="G3"><v>[^<]*</v></c>'  # the first fact of the first unit
+STYLE = rb'(?: s="\d+")?'  # the cell's look (see totalsheets)
+G3 = rb'<c r="G3"' + STYLE + rb'><v>[^<]*</v></c>'  # the first fact of the first unit
 DAMAGE = {  # (pattern, replacement, words the reason must have)
-    "a level that is text": (rb'<c r="A3"><v>1</v></c>', b'<c r="A3" t="inlineStr"><is><t>one</t></is></c>', "层级"),
-    "a level that is huge": (rb'<c r="A3"><v>1</v></c>', b'<c r="A3"><v>1e300</v></c>', "层级"),
+    "a level that is text": (rb'<c r="A3"' + STYLE + rb'><v>1</v></c>', b'<c r="A3" t="inlineStr"><is><t>one</t></is></c>', "层级"),
+    "a level that is huge": (rb'<c r="A3"' + STYLE + rb'><v>1</v></c>', b'<c r="A3"><v>1e300</v></c>', "层级"),
     "a missing column": (rb'<t xml:space="preserve">level</t>', b'<t xml:space="preserve">lvl</t>', "缺少"),
     "a figure that is infinite": (G3, b'<c r="G3"><v>1e999</v></c>', "不是数字"),
     "a figure that is text": (G3, b'<c r="G3" t="inlineStr"><is><t>x</t></is></c>', "不是数字"),

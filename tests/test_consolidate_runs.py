@@ -151,7 +151,7 @@ def test_every_output_carries_the_run_id_and_identical_runs_give_the_same_one(un
     manifest = json.loads(a.with_suffix(".manifest.json").read_text(encoding="utf-8"))
     assert manifest["outputs"] == {"workbook": "t.xlsx", "html": "t.html"}
     listing = CalamineWorkbook.from_path(str(a)).get_sheet_by_name("清单").to_python()
-    assert ["run_id", first[0]] in [row[:2] for row in listing]
+    assert ["运行标识", first[0]] in [row[:2] for row in listing]
     assert problems(a) == []
     proc = run("verify", a)
     assert f"汇总运行标识 {first[0]}" in proc.stdout and "汇总输出不完整" not in proc.stdout

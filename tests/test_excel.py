@@ -17,7 +17,7 @@ from memorybook import MemoryBook
 from xxgk.errors import NotAReport
 from xxgk.excel import MARK_COLOURS, MARK_SHEET, RESULT_SHEET, clear_marks, export_json, read_report, validate_book
 from xxgk.layout import load_layout, name_for
-from xxgk.udfs import UDFS, XXGK_EXPECTED, XXGK_FINDINGS, XXGK_LABEL, XXGK_PRIOR, XXGK_STATUS
+from xxgk.udfs import UDFS, XXGK_EXPECTED, XXGK_FINDING, XXGK_FINDINGS, XXGK_LABEL, XXGK_PRIOR, XXGK_STATUS
 
 
 def open_book(write_workbook, name: str, document: dict | None = None) -> MemoryBook:
@@ -27,7 +27,8 @@ def open_book(write_workbook, name: str, document: dict | None = None) -> Memory
 def snapshot(book: MemoryBook) -> dict:
     """Everything the add-in must leave as it found it once its marks are cleared."""
     return copy.deepcopy({"values": book.values, "fills": book.fills, "notes": book.notes, "sheets": book.sheets,
-                          "protected": book.protected, "structure": book.structure, "hidden": book.hidden})
+                          "protected": book.protected, "protection": book.protection, "structure": book.structure,
+                          "hidden": book.hidden})
 
 
 def cell_of(fact_id: str) -> tuple[str, str]:
@@ -142,7 +143,7 @@ def test_udf_expected_value_of_a_total_and_of_a_cross_year_fact(write_workbook):
     book = open_book(write_workbook, "made-up-qingfeng-2021")
     facts = xxgk.load(book.path).facts
     cols = ["natural_persons", "commercial", "research", "nonprofit", "legal_services", "other_orgs"]
-    assert XXGK_EXPECTED("applications.received.total", book) == sum(facts[f"applications.received.{c}"] for c in cols)
+    assert XXGK_EXPECTED("applications.received.total", caller=book) == sum(facts[f"applications.received.{c}"] for c in cols)
     book.type_value("applications.received.commercial", facts["applications.received.commercial"] + 5)
     assert XXGK_EXPECTED("applications.received.total", book) == facts["applications.received.total"] + 5
     assert XXGK_EXPECTED("applications.carried_over.natural_persons", book) == "没有规定此项的规则"  # no prior set
@@ -160,7 +161,7 @@ def test_udf_label_and_prior(write_workbook):
 
 
 def test_every_udf_is_registered_once():
-    assert len({f.__name__ for f in UDFS}) == len(UDFS) == 5
+    assert len({f.__name__ for f in UDFS}) == len(UDFS) == 6
 
 
 def test_a_last_year_file_that_is_not_there_does_not_stop_the_check(write_workbook):
@@ -170,3 +171,168 @@ def test_a_last_year_file_that_is_not_there_does_not_stop_the_check(write_workbo
     result = validate_book(book)
     assert len(result.errors) == 8  # the year's own checks ran
     assert book.messages[-1].startswith("发现 8 处错误") and "未找到上年报告文件" in book.messages[-1]
+
+
+# -- the right workbook, its protection options intact -----------------------------------------------
+
+
+def _template_protection() -> dict[str, dict[str, str]]:
+    """Sheet name -> the attributes of its <sheetProtection>, read straight from the template's XML."""
+    import io
+    import re
+    import zipfile
+
+    from xxgk.template import build
+
+    with zipfile.ZipFile(io.BytesIO(build())) as z:
+        workbook = z.read("xl/workbook.xml").decode()
+        names = re.findall(r'<sheet [^>]*name="([^"]+)"', workbook)
+        found = {}
+        for n, name in enumerate(names, 1):
+            tag = re.search(rb"<sheetProtection ([^>]*)/>", z.read(f"xl/worksheets/sheet{n}.xml"))
+            if tag:
+                found[name] = {k.decode(): v.decode() for k, v in re.findall(rb'(\w+)="([^"]*)"', tag.group(1))}
+    return found
+
+
+def test_sheets_are_protected_again_with_the_templates_options(write_workbook):
+    """Rows and columns may be resized in the template; after 校验 and 清除标记 they still may."""
+    from xxgk.sheetbook import PROTECT_OPTIONS
+
+    template = _template_protection()
+    book = open_book(write_workbook, "made-up-errors-2022")
+    validate_book(book)
+    clear_marks(book)
+    reprotected = [(sheet, options) for sheet, options in book.protect_calls if options is not None]
+    lifted = [sheet for sheet, options in book.protect_calls if options is None]
+    assert sorted(s for s, _ in reprotected) == sorted(lifted) and len(set(lifted)) >= 3
+    for sheet, options in reprotected:
+        xml = template[sheet]
+        assert options["Contents"] is True
+        for argument, (attribute, allowed) in PROTECT_OPTIONS.items():
+            locked = xml.get(attribute) == "1"
+            assert options[argument] is ((not locked) if allowed else locked), (sheet, argument)
+    tables = [options for sheet, options in reprotected if sheet.startswith("表")]
+    assert tables and all(o["AllowFormattingRows"] and o["AllowFormattingColumns"] for o in tables)
+    assert all(not o["AllowInsertingRows"] and not o["AllowDeletingRows"] for _, o in reprotected)
+
+
+class _FakeSheetApi:
+    """The part of Excel's Worksheet COM object the add-in touches; it records Protect's arguments."""
+
+    def __init__(self):
+        import types
+
+        self.ProtectContents, self.ProtectDrawingObjects, self.ProtectScenarios = True, False, False
+        self.Protection = types.SimpleNamespace(**{a: a in ("AllowFormattingColumns", "AllowFormattingRows")
+                                                   for a in ("AllowFormattingCells", "AllowFormattingColumns",
+                                                             "AllowFormattingRows", "AllowInsertingColumns",
+                                                             "AllowInsertingRows", "AllowInsertingHyperlinks",
+                                                             "AllowDeletingColumns", "AllowDeletingRows",
+                                                             "AllowSorting", "AllowFiltering",
+                                                             "AllowUsingPivotTables")})
+        self.calls = []
+
+    def Protect(self, *args, **kwargs):
+        self.calls.append(("Protect", args, kwargs))
+
+    def Unprotect(self, *args):
+        self.calls.append(("Unprotect", args, {}))
+
+
+def test_the_excel_side_passes_the_options_to_protect():
+    import types
+
+    from xxgk.sheetbook import XlwingsBook
+
+    api = _FakeSheetApi()
+    book = XlwingsBook(types.SimpleNamespace(sheets={"表三 依申请公开": types.SimpleNamespace(api=api)}))
+    options = book.sheet_protection("表三 依申请公开")
+    assert options["AllowFormattingRows"] and options["AllowFormattingColumns"] and not options["AllowFormattingCells"]
+    assert options["DrawingObjects"] is False and options["Contents"] is True
+    book.protect_sheet("表三 依申请公开", None)
+    book.protect_sheet("表三 依申请公开", options)
+    assert api.calls == [("Unprotect", (), {}), ("Protect", (), options)]  # never a bare Protect()
+    api.ProtectContents = False
+    assert book.sheet_protection("表三 依申请公开") is None
+
+
+def test_the_buttons_work_on_the_calling_workbook(write_workbook, monkeypatch):
+    """xw.Book.caller() (the workbook whose window the button was pressed in), not xw.books.active."""
+    import xlwings as xw
+
+    import xxgk.excel
+    import xxgk.sheetbook
+
+    book = open_book(write_workbook, "made-up-errors-2022")
+    monkeypatch.setattr(xw.Book, "caller", classmethod(lambda cls: book))
+    monkeypatch.setattr(xxgk.sheetbook, "XlwingsBook", lambda b: b)
+    xxgk.excel.on_validate()
+    assert book.messages[-1] == "发现 8 处错误、0 处警告"
+    xxgk.excel.on_clear()
+    assert book.messages[-1] == "已清除校验标记"
+
+
+def test_a_workbook_python_cannot_reach_is_said_in_chinese(monkeypatch, capsys):
+    import xlwings as xw
+
+    import xxgk.excel
+
+    def unreachable(cls):
+        raise KeyError("报告.xlsx")
+
+    monkeypatch.setattr(xw.Book, "caller", classmethod(unreachable))
+    with pytest.raises(SystemExit) as exit:
+        xxgk.excel.on_validate()
+    assert exit.value.code == 1
+    err = capsys.readouterr().err
+    assert "无法连接到 Excel 中的工作簿" in err and "请保存工作簿" in err and "Traceback" not in err
+
+
+# -- the findings without dynamic arrays ---------------------------------------------------------------
+
+
+def test_findings_entered_as_a_legacy_array_formula_fill_their_range(write_workbook):
+    bad = open_book(write_workbook, "made-up-errors-2022")
+    full = XXGK_FINDINGS(bad)
+    bad.shape = (15, 7)  # Ctrl+Shift+Enter over 15 rows x 7 columns
+    table = XXGK_FINDINGS(caller=bad)
+    assert len(table) == 15 and all(len(r) == 7 for r in table)
+    assert [r[:6] for r in table[:len(full)]] == full
+    assert all(r == [""] * 7 for r in table[len(full):])  # empty cells, not #N/A
+    assert all(r[6] == "" for r in table)
+    bad.shape = (5, 6)  # too short: the last row says so
+    short = XXGK_FINDINGS(caller=bad)
+    assert short[:4] == full[:4] and len(short) == 5
+    assert short[4][2] == f"还有 {len(full) - 4} 条未显示：请把数组公式的区域向下扩大，或改用 XXGK_FINDING"
+
+
+def test_one_finding_per_cell(write_workbook):
+    bad = open_book(write_workbook, "made-up-errors-2022")
+    table = XXGK_FINDINGS(bad)
+    rows = len(table) - 1
+    for n in range(1, rows + 1):
+        assert XXGK_FINDING(n, None, caller=bad) == table[n][2]  # 说明 by default
+        assert XXGK_FINDING(n, "规则", caller=bad) == table[n][0]
+        assert XXGK_FINDING(float(n), 4, bad) == table[n][3]  # the report named by a cell of it
+    assert XXGK_FINDING(rows + 1, None, caller=bad) == ""  # a column filled down past the end stays blank
+    assert XXGK_FINDING(0, None, bad).startswith("请给出问题的序号")
+    assert XXGK_FINDING("x", None, bad).startswith("请给出问题的序号")
+    assert XXGK_FINDING(1, "颜色", bad).startswith("请给出 规则、级别、说明")
+    good = open_book(write_workbook, "made-up-qingfeng-2021")
+    assert XXGK_FINDING(1, None, good) == ""
+
+
+def test_functions_in_a_second_workbook_examine_the_report_they_point_at(write_workbook):
+    """The template's cells are locked: the functions can sit in another workbook, given a cell of the report."""
+    report = open_book(write_workbook, "made-up-errors-2022")
+    other = open_book(write_workbook, "made-up-qingfeng-2021")  # the workbook the formulas are typed in
+    assert XXGK_STATUS(caller=other) == "校验通过"
+    assert XXGK_STATUS(report, other) == "发现 8 处错误、0 处警告"
+    assert XXGK_FINDINGS(report, other) == XXGK_FINDINGS(caller=report)
+    assert XXGK_FINDING(1, "规则", report, other) == XXGK_FINDINGS(caller=report)[1][0]
+    assert XXGK_EXPECTED("applications.received.total", report, other) == XXGK_EXPECTED(
+        "applications.received.total", caller=report)
+    # something that is not a cell: said in the cell, never an exception
+    assert XXGK_STATUS("报告.xlsx", other).startswith("无法校验：请给出报告中的一个单元格")
+    assert XXGK_FINDING(1, None, 42, other).startswith("无法校验：请给出报告中的一个单元格")

@@ -17,7 +17,7 @@ from conftest import example, scaled
 
 import xxgk
 from xxgk.consolidate import STATUS_LABEL, consolidate
-from xxgk.htmlreport import BAR, RECEIVED, REVIEW_COLOURS, html_bytes, num, result_kinds
+from xxgk.htmlreport import BAR, BAR_EXCLUDED, RECEIVED, REVIEW_COLOURS, html_bytes, num, result_kinds
 from xxgk.schema import load_schema
 
 SCHEMA = load_schema()
@@ -169,7 +169,8 @@ def test_title_and_incomplete_warning(district):
     assert f"<h1>某区（虚构） {result.year} 年政府信息公开工作年度报告汇总</h1>" in text
     assert not result.complete and len(result.excluded) == 2
     assert 'role="alert"' in text and "本汇总不完整" in text and "2 个输入文件未计入汇总" in text
-    assert "--allow-invalid" in text  # why a total exists at all
+    assert "只汇总了通过校验的文件" in text  # why a total exists at all, in words
+    assert "--" not in text.split('id="status"')[1].split("</div>")[0]  # no command-line flag for readers
     assert "汇总完整" not in text
     # the roster comparison
     assert result.missing == [ROSTER_ONLY]
@@ -430,3 +431,70 @@ def test_chromium_screenshot_shows_the_bars(district, tmp_path):
     for colour, counted in ((BAR, bar), (REVIEW_COLOURS[1], corrected), (REVIEW_COLOURS[3], pending)):
         assert 0.9 * area[colour] <= counted <= 1.1 * area[colour] + 100, colour
     assert white < 0.95 * width * height  # not a blank page
+
+
+# -- a page people can read: no None, no flood of errors, one meaning per colour ----------------------
+
+
+def garbled(document: dict) -> dict:
+    """Every figure replaced by a small number, some negative: a file with dozens of errors."""
+    from conftest import set_fact
+
+    for i, fact in enumerate(SCHEMA):
+        if fact.numeric and fact.id != "year":
+            set_fact(document, fact.id, (i * 37) % 11 - 2)
+    document["agency"] = "乱填街道（虚构）"
+    return document
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    """Two valid units, the blank template sent back unfilled, and a file with dozens of errors."""
+    folder = tmp_path_factory.mktemp("messy")
+    paths = write(folder, {"鹿山街道.xlsx": example("lushan-2021"), "清风街道.xlsx": example("made-up-qingfeng-2021"),
+                           "乱填.xlsx": garbled(example("made-up-qingfeng-2021"))})
+    blank = folder / "空白模板.xlsx"
+    blank.write_bytes(xxgk.build_template())
+    result = consolidate(sorted([*paths, blank]), agency="某区（虚构）", allow_invalid=True)
+    return result, html_bytes(result).decode("utf-8")
+
+
+def test_no_python_none_on_the_page(messy):
+    result, text = messy
+    assert any(u.year is None for u in result.units)  # the blank template is among the inputs
+    assert "None" not in text
+    assert "未填年度" in text  # what is said instead
+
+
+def test_findings_are_summarised_per_file(messy):
+    from xxgk.htmlreport import FOLDED_FINDINGS, SHOWN_FINDINGS
+
+    result, text = messy
+    appendix = text.split('id="sec-findings"')[1]
+    files = appendix.split('<details class="file"')[1:]
+    assert len(files) == sum(1 for u in result.units if u.findings)
+    flooded = [u for u in result.units if len(u.findings) > FOLDED_FINDINGS]
+    assert flooded, [len(u.findings) for u in result.units]
+    for unit, part in zip([u for u in result.units if u.findings], files):
+        summary = part.split("</summary>")[0]
+        assert f"{len(unit.errors)} 处错误" in summary
+        shown, _, folded = part.partition('<details class="more">')
+        assert shown.count("<li>") == min(len(unit.findings), SHOWN_FINDINGS)
+        assert folded.count("<li>") == min(max(len(unit.findings) - SHOWN_FINDINGS, 0), FOLDED_FINDINGS - SHOWN_FINDINGS)
+        if len(unit.findings) > FOLDED_FINDINGS:
+            assert f"另有 {len(unit.findings) - FOLDED_FINDINGS} 条未列出" in part and "按规则：" in shown
+    assert appendix.count("<li>") <= FOLDED_FINDINGS * len(files)
+
+
+def chart_fills(text: str, cid: str) -> set[str]:
+    svg = text.split(f'id="{cid}"')[1].split("</svg>")[0]
+    return set(re.findall(r'<rect x="\d[^>]*fill="(#[0-9a-f]{6})"', svg)) - {"#fff", "#fafafa"}
+
+
+def test_one_meaning_per_colour(district, messy):
+    for text in (district["text"], messy[1]):
+        received, results, reviews = (chart_fills(text, c) for c in ("chart-received", "chart-results", "chart-reviews"))
+        assert BAR_EXCLUDED in received and received <= {BAR, BAR_EXCLUDED}  # counted / left out
+        assert results == {BAR}
+        assert reviews and not reviews & {BAR, BAR_EXCLUDED}  # the outcomes have colours of their own
+        assert len(set(REVIEW_COLOURS)) == len(REVIEW_COLOURS)

@@ -8,19 +8,46 @@
 
 __version__ = "0.1.0"
 
+import sys
+import types
+
 from .errors import NotAReport, XxgkError
-from .findings import Finding, Result
-from .report import Report, from_document, load
-from .validate import validate
+
+# Everything else is imported when first used, so that `xxgk --help` starts without the reader and the
+# rules, and `xxgk validate` without the template writer (openpyxl).
+_LAZY = {"Finding": "findings", "Result": "findings", "Report": "report", "from_document": "report", "load": "report",
+         "build_template": "template", "fill": "template"}
+
+
+def validate(report, prior=None, **options):
+    """Every finding on `report`; with `prior` (last year's report) the cross-year rules too; `options` as
+    validate.validate takes them (e.g. local=: local rule files)."""
+    from .validate import validate as run
+
+    return run(report, prior, **options)
 
 
 def __getattr__(name: str):
-    # the template writer needs openpyxl, a slow import that reading and validating never need
-    if name in ("build_template", "fill"):
-        from . import template
+    if name in _LAZY:
+        import importlib
 
-        return template.build if name == "build_template" else template.fill
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), "build" if name == "build_template" else name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'xxgk' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """`xxgk.validate` stays the function when the submodule of that name is imported later: importing a
+    submodule sets it as an attribute of the package, which would replace the function."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "validate" and isinstance(value, types.ModuleType):
+            return  # the submodule is still sys.modules["xxgk.validate"]
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "Finding",

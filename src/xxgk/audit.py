@@ -21,6 +21,7 @@ import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -255,9 +256,10 @@ def read_one(path: str) -> Audited:
     return item
 
 
-def validate_one(job: tuple[str, dict, dict, str, dict | None]) -> tuple[list[Finding], str]:
-    """Validate one imported report, with last year's as prior when there is one. Returns the findings,
-    or ([], reason) when validating failed (then the report is 无法读取 with that reason)."""
+def validate_one(job: tuple[str, dict, dict, str, dict | None], local: tuple[dict, ...] = ()) -> tuple[list[Finding], str]:
+    """Validate one imported report, with last year's as prior when there is one, and the local rule files
+    (--rules) on top of the national rules. Returns the findings, or ([], reason) when validating failed
+    (then the report is 无法读取 with that reason)."""
     from .report import from_document
     from .validate import validate
 
@@ -266,7 +268,7 @@ def validate_one(job: tuple[str, dict, dict, str, dict | None]) -> tuple[list[Fi
         report = from_document(document, Path(path))
         report.source, report.marks = "published", marks  # worded as published: 报告未说明, 无法核对, 此格为“/”
         prior = from_document(prior_document, Path(prior_path)) if prior_document is not None else None
-        return validate(report, prior).findings, ""
+        return validate(report, prior, local=local).findings, ""
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:
@@ -300,8 +302,9 @@ def _run(function: Callable, jobs_in: list, jobs: int, progress: Callable[[], No
 
 
 def audit(paths: list[Path], *, roster: Path | None = None, jobs: int = 1,
-          progress: Callable[[int, int], None] | None = None) -> Audit:
-    """Import, chain by body and year, validate; then the roster checks (see module doc)."""
+          progress: Callable[[int, int], None] | None = None, local: tuple[dict, ...] = ()) -> Audit:
+    """Import, chain by body and year, validate (with the `local` rule files too); then the roster checks
+    (see module doc)."""
     if not paths:
         raise XxgkError("没有找到任何已发布的报告（.pdf、.docx、.html、.htm、.txt）")
     parsed_roster = read_roster(roster) if roster is not None else None  # a bad roster stops before the long read
@@ -325,7 +328,7 @@ def audit(paths: list[Path], *, roster: Path | None = None, jobs: int = 1,
         work.append((r.path, r.document, r.marks, prior.path if prior else "", prior.document if prior else None))
         r.prior = prior.path if prior else ""
     done[0] += len(reports) - len(readable)
-    for r, (findings, failure) in zip(readable, _run(validate_one, work, jobs, step), strict=True):
+    for r, (findings, failure) in zip(readable, _run(partial(validate_one, local=tuple(local)), work, jobs, step), strict=True):
         if failure:
             _unreadable(r, failure)
         else:

@@ -27,7 +27,7 @@ td.s-warnings { background: #fff4d6; }
 td.s-invalid { background: #fdecea; color: #7a1a14; font-weight: bold; }
 td.s-unreadable { background: #eeeeee; color: #5f1410; font-weight: bold; }
 td.s-none { color: #888; text-align: center; }
-#bodies td { text-align: center; white-space: nowrap; }
+#bodies td, #bodies thead th { text-align: center; white-space: nowrap; }
 #bodies th[scope="row"] { min-width: 12em; word-break: break-all; }
 li.error { color: #7a1a14; }
 section.report { border-top: 1px solid #ccc; margin-top: 12px; }

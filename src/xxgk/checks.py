@@ -92,7 +92,25 @@ def _side(terms: tuple[Term, ...]) -> str:
             parts.append(f"{'-' if term.coef < 0 else '+'}{'' if abs(term.coef) == 1 else f'{abs(term.coef)}*'}SUM({_ref(term.fact)})")
         elif term.source == "const":
             parts.append(f"{'-' if term.coef < 0 else '+'}{abs(term.coef)}")
+        elif term.source in _MEASURE_FORMULAS:
+            parts.append(f"{'-' if term.coef < 0 else '+'}{'' if abs(term.coef) == 1 else f'{abs(term.coef)}*'}"
+                         f"{_MEASURE_FORMULAS[term.source](term)}")
     return "".join(parts).lstrip("+") or "0"
+
+
+def _without_whitespace(x: str) -> str:
+    """The text of cell x without rules.WHITESPACE (space, full-width and no-break space, tab, CR, LF)."""
+    for ch in ('" "', '"\u3000"', '"\u00a0"', "CHAR(9)", "CHAR(13)", "CHAR(10)"):
+        x = f'SUBSTITUTE({x},{ch},"")'
+    return x
+
+
+# length() and mentions() of local rules as formulas (rules.text_length, rules.text_mentions)
+_MEASURE_FORMULAS = {
+    "length": lambda t: f"LEN({_without_whitespace(_ref(t.fact))})",
+    "mentions": lambda t: "IF(OR({}),1,0)".format(",".join(
+        f'ISNUMBER(FIND("{p}",{_ref(t.fact)}))' for p in t.pattern.split("|"))),
+}
 
 
 def _compare(actual: str, op: str, expected: str, exact: bool) -> str:
@@ -211,8 +229,30 @@ def load_checks() -> CheckSheet:
     return build_checks(load_rules())
 
 
-def build_checks(rules: RuleSet) -> CheckSheet:
-    """The check sheet for a rule set: rule instances first, then one type row per input cell."""
+def _local_row(inst: Instance, row: int, rules: RuleSet, number_rows: dict[str, int]) -> CheckRow:
+    """A local rule's row: as `_rule_row`, its text cells tested as text (未填 when empty), its statement
+    naming the issuer."""
+    base = _rule_row(inst, row, rules, number_rows)
+    texts = list(dict.fromkeys(t.fact for c in filter(None, (inst.check, inst.when))
+                               for t in c.actual + c.expected if t.source in _MEASURE_FORMULAS))
+    verdict = (f'IF({_compare(a1(row, ACTUAL_COL), inst.check.op, a1(row, EXPECTED_COL), True)},'
+               f'"{STATUS["pass"]}","{STATUS[inst.rule.severity]}")')
+    numeric = [f for f in _involved(inst.check, rules) if f not in texts]
+    formula = _state_test(numeric, verdict, number_rows) if numeric else verdict
+    if inst.when is not None:
+        holds = _compare(_side(inst.when.actual), inst.when.op, _side(inst.when.expected), True)
+        when_numeric = [f for f in _involved(inst.when, rules) if f not in texts]
+        formula = f'IF(NOT({holds}),"{STATUS["n/a"]}",{formula})'
+        formula = _state_test(when_numeric, formula, number_rows) if when_numeric else formula
+    for x in (_ref(f) for f in reversed(texts)):
+        formula = f'IF(COUNTA({x})<1,"{STATUS["blank"]}",IF(NOT(ISTEXT({x})),"{STATUS["invalid"]}",{formula}))'
+    return CheckRow(base.key, base.rule, base.severity, f"【地方口径·{inst.rule.issuer}】{base.statement}",
+                    base.actual, base.expected, "=" + formula, base.facts, None)
+
+
+def build_checks(rules: RuleSet, local: RuleSet | None = None) -> CheckSheet:
+    """The check sheet for a rule set: rule instances first, then one type row per input cell, then the
+    rows of `local` rules a formula can compute (see `localrules.in_sheet`); the others are named in row 3."""
     schema = load_schema()
     in_sheet = [inst for inst in rules.instances if not inst.rule.requires]
     computed = rules.computed()
@@ -222,10 +262,23 @@ def build_checks(rules: RuleSet) -> CheckSheet:
     number_rows = {fact_id: first_type + i for i, fact_id in enumerate(inputs)}
     rows = [_rule_row(inst, FIRST_ROW + i, rules, number_rows) for i, inst in enumerate(in_sheet)]
     rows += [_type_row(fact_id, rules) for fact_id in inputs]
+    if local is not None:
+        from .localrules import in_sheet
+
+        rows += [_local_row(inst, FIRST_ROW + len(rows) + i, rules, number_rows)
+                 for i, inst in enumerate(i for i in local.instances if in_sheet(i))]
     last = FIRST_ROW + len(rows) - 1
     elsewhere_rules = [r for r in rules.rules if r.requires]
     elsewhere = ("需要上年报告或正文的规则不在本表中，请用加载项的“校验”按钮或 xxgk validate 检查：" + "；".join(
         f"{r.id}（{re.sub(r'[{][a-z_]+[}]', '各', r.statement)}）" for r in elsewhere_rules))
+    if local is not None:
+        from .localrules import in_sheet
+
+        shown = {i.rule.id for i in local.instances if in_sheet(i)}
+        others = [r for r in local.rules if r.id not in shown]
+        if others:
+            elsewhere += ("。地方规则中需读取正文数字的也不在本表中：" + "；".join(
+                f"{r.id}（{r.issuer}：{re.sub(r'[{][a-z_]+[}]', '各', r.statement)}）" for r in others))
     col = a1(1, STATUS_COL)[:-1]
     all_rows = f"{quote_sheet(SHEET)}!${col}${FIRST_ROW}:${col}${last}"
     type_range = f"{quote_sheet(SHEET)}!${col}${first_type}:${col}${last}"

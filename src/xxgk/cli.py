@@ -10,17 +10,36 @@ import argparse
 import json
 import os
 import sys
-import traceback
+import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
 from .errors import NotAReport, XxgkError
-from .findings import SEVERITY_LABEL, Result
-from .output import write_atomic
-from .report import load
 from .text import display_path
-from .validate import validate
+
+if TYPE_CHECKING:
+    from .findings import Result
+
+
+# The reader, the rules and the writer are imported when a command needs them: `xxgk --help` starts
+# without them (see benchmarks/coldstart.py).
+def load(*args, **kwargs):
+    from .report import load as run
+
+    return run(*args, **kwargs)
+
+
+def validate(*args, **kwargs):
+    from .validate import validate as run
+
+    return run(*args, **kwargs)
+
+
+def write_atomic(*args, **kwargs):
+    from .output import write_atomic as run
+
+    return run(*args, **kwargs)
 
 
 # argparse's own texts in Chinese. argparse looks each up at the moment it is used, through its module
@@ -130,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--prior", help="上年度报告，用于跨年度核对（上年结转、现行有效件数）")
     v.add_argument("--format", choices=("text", "json"), default="text", help="输出格式（默认 text）")
     v.add_argument("--strict", action="store_true", help="未说明的警告也算不通过（见工作簿的“复核说明”表）")
+    v.add_argument("--rules", action="append", metavar="LOCAL.json", help="地方规则文件（.json，见 README“地方口径：本地规则”）；可重复，在全国规则之上增加检查")
     c = sub.add_parser("consolidate", help="把各单位的报告汇总成全区合计")
     c.add_argument("inputs", nargs="+", metavar="INPUT", help="报告文件或文件夹（在文件夹中递归查找 .xlsx 和 .json）")
     c.add_argument("-o", "--output", required=True, help="汇总工作簿（.xlsx）；同时写出同名的 .manifest.json")
@@ -141,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--html", help="另写一份汇总网页（单个文件，离线可看）")
     c.add_argument("--jobs", type=int, default=None, help="同时读取的进程数（默认为 CPU 核数）")
     c.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
+    c.add_argument("--rules", action="append", metavar="LOCAL.json", help="地方规则文件（.json，见 README“地方口径：本地规则”）；可重复，在全国规则之上增加检查")
 
     t2 = sub.add_parser("distribute", help="按单位名单为每个单位生成已填单位名称的模板")
     t2.add_argument("--roster", required=True, help="单位名单 CSV（名称[,代码]）")
@@ -149,6 +170,8 @@ def _parser() -> argparse.ArgumentParser:
     t2.add_argument("--prior-dir", help="上年各单位定稿报告所在文件夹：带入上年结转和现行有效件数")
     t2.add_argument("--force", action="store_true", help="覆盖输出文件夹中内容不同的同名文件（如已交回的报告）")
     t2.add_argument("--strict", action="store_true", help="模板中注明：有未说明的警告时不能定稿")
+    t2.add_argument("--rules", action="append", metavar="LOCAL.json",
+                    help="地方规则文件（.json）；可重复。规则写入每份模板，校验表和加载项、validate、consolidate 都会执行")
 
     fz = sub.add_parser("finalize", help="定稿：生成带校验印记、全部锁定的报送文件")
     fz.add_argument("report", nargs="+", help="报告（.xlsx 或 .json）")
@@ -178,13 +201,23 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--jobs", type=int, default=None, help="同时读取的进程数（默认为 CPU 核数）")
     au.add_argument("--decisions", help="复核决定文件（JSON：指纹 → 确认/排除 及理由），分开列出已确认、已排除和待复核的问题")
     au.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
+    au.add_argument("--rules", action="append", metavar="LOCAL.json", help="地方规则文件（.json，见 README“地方口径：本地规则”）；可重复，在全国规则之上增加检查")
 
-    a = sub.add_parser("addin", help="Excel 加载项（维护者用）")
+    a = sub.add_parser("addin", help="Excel 加载项：文件位置、设置所用的 Python、重新生成")
     a_sub = a.add_subparsers(dest="addin_command", metavar="操作", parser_class=_Parser)
     a_sub.required = True
     ab = a_sub.add_parser("build", help="由 addin/ 中的源文件重新生成加载项 xxgk.xlam")
     ab.add_argument("-o", "--output", help="输出文件（默认 addin/xxgk.xlam）")
     a_sub.add_parser("path", help="显示已安装的加载项文件 xxgk.xlam 在哪里（安装到 Excel 时要选它）")
+    ac = a_sub.add_parser("config", help="设置加载项使用的 Python（写入 Excel 加载项读取的用户配置文件）")
+    ac.add_argument("--python", required=True, help="python.exe 的完整路径（装有 xxgk 的那个 Python）")
+    ac.add_argument("--conf", help="配置文件（默认 %%USERPROFILE%%\\.xxgk\\xxgk.conf，即加载项读取的位置）")
+    bd = sub.add_parser("bundle", help="生成内网 Windows 电脑用的离线安装包（.zip：Python 3.11–3.13 的 wheel、加载项和安装脚本）")
+    bd.add_argument("-o", "--output", required=True, help="输出的 .zip 文件")
+    bd.add_argument("--force", action="store_true", help="覆盖已存在的输出文件")
+    bd.add_argument("--wheels", help="从这个文件夹中的 wheel 文件取依赖，不连网（如上次安装包中的 wheels 文件夹）")
+    bd.add_argument("--index-url", help="软件包索引的地址（默认用 pip 的设置，通常是 pypi.org）")
+    bd.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
     p.epilog = _examples(["xxgk demo", "xxgk validate 报告.xlsx", "xxgk 命令 -h     （某个命令的说明和示例）"])
     for name, lines in _EXAMPLES.items():
         if name in sub.choices:
@@ -216,7 +249,10 @@ _EXAMPLES = {
     "import": ["xxgk import 上年报告.docx -o 上年报告.xlsx", "xxgk import 已发布的报告.html -o 报告.json"],
     "audit": ["xxgk audit 年报/", "xxgk audit 年报/ --roster 名单.csv --html 抽查结果.html",
               "xxgk audit 年报/ --format json -q"],
-    "addin": ["xxgk addin path", "xxgk addin build"],
+    "addin": ["xxgk addin path", "xxgk addin build",
+              r'xxgk addin config --python "C:\Python311\python.exe"     （加载项用这个 Python）'],
+    "bundle": ["xxgk bundle -o xxgk-windows.zip", "xxgk bundle -o xxgk-windows.zip --force     （重新生成）",
+               "xxgk bundle -o xxgk-windows.zip --wheels 旧安装包/wheels     （不连网）"],
 }
 
 
@@ -242,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug in xxgk: say so in one line, details only on request
         if os.environ.get("XXGK_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         print(f"xxgk：内部错误（{type(exc).__name__}: {exc}）。这是本工具的缺陷，请连同输入文件报告；"
               "设置环境变量 XXGK_DEBUG=1 可显示详细信息", file=sys.stderr)
@@ -317,6 +355,9 @@ def _export(args) -> int:
 def _validate(args) -> int:
     from .paths import input_files, one_input
 
+    from .localrules import read_locals
+
+    local = read_locals(args.rules)
     args.files = [str(p) for p in input_files(args.files)]
     prior = load(one_input(args.prior)) if args.prior else None
     outcomes: list[tuple[str, Result | None, str | None]] = []
@@ -325,7 +366,7 @@ def _validate(args) -> int:
         if show_progress:
             print(f"\r校验 {i}/{len(args.files)} …", end="", file=sys.stderr, flush=True)
         try:
-            outcomes.append((name, validate(load(name), prior, strict=args.strict), None))
+            outcomes.append((name, validate(load(name), prior, local=local, strict=args.strict), None))
         except NotAReport as exc:
             outcomes.append((name, None, exc.message))
     if show_progress:
@@ -352,6 +393,12 @@ def _validate(args) -> int:
     return 0 if all(result.finalisable for _, result, _ in outcomes) else 1
 
 
+def _severity_label(severity: str) -> str:
+    from .findings import SEVERITY_LABEL
+
+    return SEVERITY_LABEL[severity]
+
+
 def print_findings(result: Result, indent: str = "", out=None) -> None:
     """Errors and open warnings, then the explained warnings (已说明) with their explanation, then the
     explanations that no longer apply. Each finding with its fingerprint, to copy into 复核说明."""
@@ -360,7 +407,7 @@ def print_findings(result: Result, indent: str = "", out=None) -> None:
     out = out or sys.stdout
     explained = result.explained_warnings
     for n, f in enumerate([f for f in result.findings if f not in explained], 1):
-        print(f"{indent}{n}. [{SEVERITY_LABEL[f.severity]}] {f.message}", file=out)
+        print(f"{indent}{n}. [{_severity_label(f.severity)}] {f.message}", file=out)
         print(f"{indent}   {describe(f)}" + (f"；指纹 {f.fingerprint}" if f.fingerprint else ""), file=out)
     if explained:
         print(f"{indent}已说明的警告（{len(explained)} 处，理由见“复核说明”表）：", file=out)
@@ -384,6 +431,9 @@ def _consolidate(args) -> int:
         INVALID, STATUS_LABEL, check_outputs, consolidate, default_jobs, discover, manifest_bytes, progress_bar,
         workbook_bytes)
 
+    from .localrules import read_locals
+
+    local = read_locals(args.rules)
     output = Path(args.output)
     if output.suffix.lower() != ".xlsx":
         raise XxgkError("汇总输出应为 .xlsx 文件", path=args.output)
@@ -396,7 +446,7 @@ def _consolidate(args) -> int:
         raise XxgkError("--jobs 至少为 1")
     result = consolidate(paths, agency=args.agency, roster=Path(args.roster) if args.roster else None,
                          allow_invalid=args.allow_invalid, jobs=jobs, progress=None if args.quiet else progress_bar(),
-                         year=args.year)
+                         year=args.year, local=local)
     if result.other_years:
         skipped = "、".join(f"{y} 年 {len(v)} 个" for y, v in sorted(result.other_years.items()))
         print(f"按 --year {args.year} 只汇总 {args.year} 年的报告：跳过其他年度的文件 "
@@ -407,7 +457,7 @@ def _consolidate(args) -> int:
         print(f"【{STATUS_LABEL[unit.status]}】{display_path(unit.path)}：{unit.reason}")
         if unit.status == INVALID:
             for finding in unit.errors[:20]:
-                print(f"    [{finding.rule}] {finding.message}（{'、'.join(finding.cells[:3])}）")
+                print(f"    [{finding.rule}·{finding.origin_label}] {finding.message}（{'、'.join(finding.cells[:3])}）")
             if len(unit.errors) > 20:
                 print(f"    …另有 {len(unit.errors) - 20} 处错误，请用 xxgk validate 查看")
     if result.missing:
@@ -609,6 +659,9 @@ def _audit(args) -> int:
     from .audit import audit, check_output, discover, report_line, summary_lines, to_dict
     from .consolidate import default_jobs, progress_bar
 
+    from .localrules import read_locals
+
+    local = read_locals(args.rules)
     paths = discover(args.inputs)
     roster = Path(args.roster) if args.roster else None
     if args.html:  # before the long read: the page never lands on an input or a stranger's file
@@ -623,7 +676,7 @@ def _audit(args) -> int:
 
         decisions = read_decisions(args.decisions)
     result = audit(paths, roster=roster, jobs=jobs,
-                   progress=None if args.quiet or len(paths) < 2 else progress_bar())
+                   progress=None if args.quiet or len(paths) < 2 else progress_bar(), local=local)
     if decisions is not None:
         result.apply_decisions(decisions)
     if args.html:
@@ -644,20 +697,29 @@ def _audit(args) -> int:
 
 def _distribute(args) -> int:
     from .distribute import distribute
+    from .localrules import read_locals
 
+    local = read_locals(args.rules)
     result = distribute(Path(args.roster), args.year, Path(args.output),
-                        Path(args.prior_dir) if args.prior_dir else None, overwrite=args.force, strict=args.strict)
+                        Path(args.prior_dir) if args.prior_dir else None, overwrite=args.force, local=local,
+                        strict=args.strict)
     for item in result:
         print(f"{item.path}：{item.note}")
     for line in result.warnings:
         print(f"注意：{line}", file=sys.stderr)
     print(f"已生成 {len(result)} 份模板：{args.output}")
+    for raw in local:
+        print(f"每份模板已带入地方规则：{raw['issuer']}（{raw['year']} 年，{len(raw['rules'])} 条）")
     return 0
 
 
 def _addin(args) -> int:
-    from .addin import addin_path, build
+    from .addin import addin_path, build, write_interpreter
 
+    if args.addin_command == "config":
+        conf, python = write_interpreter(args.python, args.conf)
+        print(f"已设置加载项使用的 Python：{python}（写入 {conf}）。在 Excel 中点“校验”即用它。")
+        return 0
     if args.addin_command == "path":
         if not addin_path().is_file():
             raise XxgkError("没有找到加载项文件 xxgk.xlam（请用 xxgk addin build 生成）")
@@ -672,13 +734,29 @@ def _addin(args) -> int:
     return 0
 
 
+def _bundle(args) -> int:
+    from .bundle import build
+    from .paths import check_suffix, prepare_output
+
+    check_suffix(args.output, (".zip",), "bundle")
+    if args.wheels and args.index_url:
+        raise XxgkError("--wheels 与 --index-url 只能给一个")
+    output = prepare_output(args.output, None, force=args.force)
+    start = time.monotonic()
+    say = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+    made = build(output, wheels=Path(args.wheels) if args.wheels else None, index_url=args.index_url, progress=say)
+    print(f"已生成离线安装包：{output}（{len(made['wheels'])} 个 wheel，{made['bytes'] / 2**20:.1f} MB，"
+          f"用时 {time.monotonic() - start:.0f} 秒）。把它复制到内网电脑，解压后双击 安装.bat")
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import run
 
     return run(Path(args.output))
 
 
-_COMMANDS = {"addin": _addin, "audit": _audit, "consolidate": _consolidate, "demo": _demo, "distribute": _distribute,
+_COMMANDS = {"addin": _addin, "audit": _audit, "bundle": _bundle, "consolidate": _consolidate, "demo": _demo, "distribute": _distribute,
              "finalize": _finalize, "verify": _verify, "publish": _publish, "import": _import, "template": _template, "fill": _fill, "export": _export, "validate": _validate}
 
 if __name__ == "__main__":

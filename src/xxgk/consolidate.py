@@ -18,8 +18,8 @@ import os
 import stat
 import sys
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from functools import cache
+from dataclasses import asdict, dataclass, field, replace
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -32,6 +32,7 @@ from .report import Report, from_document, load, read_input, read_json
 from .rules import load_rules, shown, value_of, whole
 from .schema import load_schema
 from .text import display_name, display_path, normal_name
+from .totalsheets import DETAIL_HEADERS, MANIFEST_HEADER, MANIFEST_KEYS
 from .validate import validate
 from .workbook import DETAIL_SHEET
 from .workers import capped_jobs
@@ -263,23 +264,24 @@ class _Refused(Exception):
     """One input cannot be used, for the reason given (Chinese): it becomes that file's 无法读取 line."""
 
 
-def check(path: str) -> Unit:
+def check(path: str, local: tuple[dict, ...] = ()) -> Unit:
     """Read and validate one input. Never raises: whatever goes wrong with one file (reading it, validating,
     its finalise stamp, the 明细 of a lower-level total) becomes that file's own 无法读取 line, so one
-    strange file never takes the batch down."""
+    strange file never takes the batch down. `local`: local rule files (--rules), applied with those the
+    workbook carries."""
     unit = Unit(path=path)
     step = "读取"
     try:
         data = read_input(Path(path))
         unit.sha256 = hashlib.sha256(data).hexdigest()
-        report = _parse(Path(path), data)
+        report = _parse(Path(path), data, unit.sha256)
         facts = report.facts
         unit.values = tuple(facts.get(f) for f in numeric_facts())
         unit.agency = str(facts.get("agency") or "")
         unit.agency_code = str(facts.get("agency_code") or "")
         unit.year = facts.get("year")
         step = "校验"
-        validated = validate(report)
+        validated = validate(report, local=local)
         unit.findings, unit.explained = validated.findings, dict(validated.explained)
         workbook = path.lower().endswith((".xlsx", ".xlsm"))
         if workbook:
@@ -316,7 +318,7 @@ def _unreadable(unit: Unit, reason: str) -> None:
     unit.status, unit.reason, unit.sources = UNREADABLE, reason, []
 
 
-def _parse(path: Path, data: bytes) -> Report:
+def _parse(path: Path, data: bytes, sha256: str | None = None) -> Report:
     """The report in these very bytes (the ones hashed), not in a second read of the file."""
     suffix = path.suffix.lower()
     if suffix == ".json":
@@ -324,7 +326,7 @@ def _parse(path: Path, data: bytes) -> Report:
     if suffix in (".xlsx", ".xlsm"):
         from .workbook import read
 
-        return read(path, data)
+        return read(path, data, sha256)
     return load(path)  # not a report file: load says in Chinese what it is
 
 
@@ -419,8 +421,11 @@ def _check_detail_sums(unit: Unit) -> None:
 
 def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | None = None,
                 allow_invalid: bool = False, jobs: int = 1,
-                progress: Callable[[int, int], None] | None = None, year: int | None = None) -> Consolidation:
+                progress: Callable[[int, int], None] | None = None, year: int | None = None,
+                local: tuple[dict, ...] = ()) -> Consolidation:
     """Read, validate and sum the inputs; decide which may be used (see module doc).
+
+    `local`: checked local rule files (--rules), applied to every input on top of the rules it carries.
 
     `year` picks one year from inputs of several: a readable report of another year is then not an
     input of this total at all (listed in `other_years`, not in `units`, so the total stays complete);
@@ -430,18 +435,19 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
         raise XxgkError("没有找到任何 .xlsx 或 .json 报告文件")
     names = [str(p) for p in paths]
     units: list[Unit] = []
+    shared: dict = {}  # one copy of what repeats across units (see `_compact`)
     jobs, note = capped_jobs(jobs)
     if note:
         print(f"xxgk：{note}", file=sys.stderr)
     if jobs > 1 and len(names) > 1:
         with worker_pool(min(jobs, len(names))) as pool:  # workers die with this process (see workers.py)
-            for i, unit in enumerate(pool.map(check, names, chunksize=max(1, min(64, len(names) // (jobs * 8)))), 1):
-                units.append(unit)
+            for i, unit in enumerate(pool.map(partial(check, local=tuple(local)), names, chunksize=max(1, min(64, len(names) // (jobs * 8)))), 1):
+                units.append(_compact(unit, shared))
                 if progress:
                     progress(i, len(names))
     else:
         for i, name in enumerate(names, 1):
-            units.append(check(name))
+            units.append(_compact(check(name, tuple(local)), shared))
             if progress:
                 progress(i, len(names))
     other_years: dict[int, list[str]] = {}
@@ -469,6 +475,20 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
     if roster is not None:
         result.missing, result.unknown = _compare_roster(read_roster(roster), units)
     return result
+
+
+def _compact(unit: Unit, shared: dict) -> Unit:
+    """The unit with one shared copy of the texts and tuples that repeat across units (statuses, rule ids,
+    the fact ids and cell references of findings): a unit arriving from a worker brings its own copies,
+    and 10,000 units' findings name the same few hundred cells."""
+    def one(value):
+        return shared.setdefault(value, value)
+
+    unit.status, unit.finalised = one(unit.status), one(unit.finalised)
+    if unit.findings:
+        unit.findings = [replace(f, rule=one(f.rule), severity=one(f.severity), facts=one(f.facts), cells=one(f.cells),
+                                 issuer=one(f.issuer)) for f in unit.findings]  # every other field kept as it is
+    return unit
 
 
 def _common_year(units: list[Unit]) -> Any:
@@ -781,8 +801,7 @@ def detail_rows(result: Consolidation) -> Iterator[list[Any]]:
     facts = list(numeric_facts())
     head = ["level", "agency", "agency_code", "file", "sha256", "status"]
     yield head + facts + list(REVIEW_KEYS)
-    yield (["层级", "单位名称", "机关代码", "来源文件", "SHA-256", "校验结果"] + [schema.describe(f) for f in facts]
-           + list(REVIEW_LABELS))
+    yield [DETAIL_HEADERS[k] for k in head] + [schema.describe(f) for f in facts] + list(REVIEW_LABELS)
     for unit in result.units:
         label = STATUS_LABEL[unit.status] + ("" if unit.used else f"，未计入：{unit.reason}")
         label += f"；{unit.finalised}" if unit.finalised else ""
@@ -803,9 +822,9 @@ def manifest_rows(result: Consolidation) -> list[list[Any]]:
     data = manifest(result)
     note = ("汇总完整：全部输入文件校验通过" if result.complete else
             f"注意：{len(result.excluded)} 个输入文件未计入汇总（见下表“未计入”），本汇总不完整")
-    rows: list[list[Any]] = [[note]] + [[key, data[key]] for key in ("tool", "ruleset", "template", "agency", "year",
-                                                                     RUN_ID_KEY)]
-    rows += [[], ["文件", "SHA-256", "单位", "机关代码", "年度", "结果", "计入", "原因"]]
+    rows: list[list[Any]] = [[note]] + [[MANIFEST_KEYS[key], data[key]] for key in ("tool", "ruleset", "template",
+                                                                                   "agency", "year", RUN_ID_KEY)]
+    rows += [[], list(MANIFEST_HEADER)]  # in Chinese: the keys, in the manifest
     rows += [[i["path"], i["sha256"], i["agency"], i["agency_code"], i["year"], STATUS_LABEL[i["status"]],
               "是" if i["used"] else "未计入", i["reason"]] for i in data["inputs"]]
     if result.missing or result.unknown:
@@ -817,7 +836,8 @@ def manifest_rows(result: Consolidation) -> list[list[Any]]:
 
 def workbook_bytes(result: Consolidation) -> bytes:
     """The district's report in the official template, with the 明细 and 清单 sheets."""
-    from .template import build_workbook, cached_sums, reproducible_bytes, sheet_xml
+    from .template import build_workbook, cached_sums, reproducible_bytes
+    from .totalsheets import detail_sheet, manifest_sheet
 
     wb = build_workbook(result.totals)
     for title in (DETAIL_SHEET, MANIFEST_SHEET):
@@ -826,7 +846,8 @@ def workbook_bytes(result: Consolidation) -> bytes:
     meta.append([RUN_ID_KEY, run_id(result)])  # which run wrote it: must match the manifest's (see outputset)
     wb.move_sheet(meta, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index("_xxgk"))
     meta.append(list(TOTAL_MARK))  # a total knows it is one (see `_is_total`)
-    sheets = {DETAIL_SHEET: sheet_xml(detail_rows(result), frozen=(6, 2)), MANIFEST_SHEET: sheet_xml(manifest_rows(result))}
+    sheets = {DETAIL_SHEET: detail_sheet(wb, DETAIL_SHEET, detail_rows(result)),
+              MANIFEST_SHEET: manifest_sheet(wb, MANIFEST_SHEET, manifest_rows(result))}
     return reproducible_bytes(wb, cached_sums(result.totals), sheets)
 
 

@@ -282,13 +282,15 @@ _KIND_LABEL = {"rules": "规章", "normative_documents": "行政规范性文件"
 
 
 def distribute(roster: Path, year: int, out_dir: Path, prior_dir: Path | None = None, *,
-               overwrite: bool = False, strict: bool = False) -> Distribution:
+               overwrite: bool = False, local: tuple[dict, ...] = (), strict: bool = False) -> Distribution:
     """Write one locked template per roster unit into `out_dir`; see the module doc.
 
     Returns the templates written, in roster order (a list with `.warnings`). Refuses (XxgkError, in
     Chinese) a bad year, a roster that cannot be read, is empty or names a unit twice, an `out_dir`
     that is a file, and, unless `overwrite`, an existing different file of the same name in `out_dir`
     (it may be a report a unit sent back). Nothing is written when anything is refused.
+    `local`: checked local rule files (localrules.read_locals) carried into every template; each must be
+    for `year`.
     `strict`: each template says open warnings block finalising (see `review.STRICT_KEY`).
     """
     if isinstance(year, bool) or not isinstance(year, int) or not FIRST_YEAR <= year <= LAST_YEAR:
@@ -302,6 +304,10 @@ def distribute(roster: Path, year: int, out_dir: Path, prior_dir: Path | None = 
     _check_roster(units, roster)
     if out_dir.exists() and not out_dir.is_dir():
         raise XxgkError("输出位置是一个已有的文件，应为文件夹", path=str(out_dir))
+    for raw in local:
+        if raw["year"] != year:
+            raise XxgkError(f"地方规则文件（{raw['issuer']}）适用于 {raw['year']} 年度报告，本次分发的是 {year} 年度的模板；"
+                            "请使用本年度的地方规则文件，或改正其中的 year")
 
     warnings: list[str] = []
     priors = _read_priors(Path(prior_dir), year, warnings) if prior_dir is not None else []
@@ -347,7 +353,7 @@ def distribute(roster: Path, year: int, out_dir: Path, prior_dir: Path | None = 
                 raise XxgkError("输出文件与上年报告文件相同，为保护原文件，未生成任何模板；请换一个输出文件夹", path=str(target))
             if target.is_dir():
                 raise XxgkError("输出文件夹中有与模板同名的文件夹，未生成任何模板", path=str(target))
-            data = _bytes(values, locked, settings, strict)
+            data = _bytes(values, locked, settings, local, strict)
             built[target] = data
             if not overwrite and _read_bytes(target) != data:
                 clashes.append(target.name)
@@ -361,7 +367,7 @@ def distribute(roster: Path, year: int, out_dir: Path, prior_dir: Path | None = 
     except OSError as exc:
         raise XxgkError(f"无法创建输出文件夹（{exc.strerror}）", path=str(out_dir)) from None
     for item, values, locked, settings in plans:
-        data = built.get(item.path) or _bytes(values, locked, settings, strict)
+        data = built.get(item.path) or _bytes(values, locked, settings, local, strict)
         try:
             write_atomic(item.path, data)
         except OSError as exc:  # e.g. no permission to create the temporary file in out_dir
@@ -369,8 +375,9 @@ def distribute(roster: Path, year: int, out_dir: Path, prior_dir: Path | None = 
     return Distribution((item for item, *_ in plans), warnings)
 
 
-def _bytes(values: dict[str, Any], locked: frozenset[str], settings: dict[str, Any], strict: bool = False) -> bytes:
-    wb = build_workbook(values, locked=locked, settings=settings)
+def _bytes(values: dict[str, Any], locked: frozenset[str], settings: dict[str, Any], local: tuple[dict, ...] = (),
+           strict: bool = False) -> bytes:
+    wb = build_workbook(values, locked=locked, settings=settings, local=tuple(local))
     if strict:  # read back by `review.is_strict`: validate and finalize hold open warnings against it
         from .layout import META_SHEET
         from .review import STRICT_KEY

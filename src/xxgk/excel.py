@@ -9,13 +9,14 @@ of the report, and every protection lifted for the marks is put back.
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import NotAReport, XxgkError
 from .findings import SEVERITY_LABEL, Result
-from .layout import fact_for_name, name_for
+from .layout import META_SHEET, fact_for_name, name_for
 from .output import write_atomic
 from .report import Report, load
 from .schema import load_schema
@@ -54,6 +55,13 @@ def read_report(book: SheetBook, cells: dict[str, tuple[str, str]] | None = None
     return report_from_cells(values, Path(book.path) if book.path else None)
 
 
+def identity(book: SheetBook) -> dict[str, Any]:
+    """The workbook's identity sheet (`_xxgk`, very hidden) as key -> value; {} when it has none."""
+    if META_SHEET not in book.sheet_names():
+        return {}
+    return {str(row[0]): row[1] for row in book.read_rows(META_SHEET) if len(row) > 1 and row[0] is not None}
+
+
 def prior_report(book: SheetBook, cells: dict[str, tuple[str, str]]) -> Report | None:
     """Last year's report, if the basic-information sheet names its file."""
     where = cells.get(PRIOR_SETTING)
@@ -70,19 +78,24 @@ def prior_report(book: SheetBook, cells: dict[str, tuple[str, str]]) -> Report |
 
 @contextmanager
 def _unprotected(book: SheetBook, sheets: set[str], structure: bool) -> Iterator[None]:
-    """Lift protection where needed, and put back exactly what was lifted, even on failure."""
+    """Lift protection where needed, and put back exactly what was lifted, even on failure.
+
+    Each sheet gets back the options it had (the template lets rows and columns be resized), not
+    Excel's Protect() defaults.
+    """
     lifted_structure = structure and book.structure_protected()
-    lifted = [s for s in sorted(sheets) if s in book.sheet_names() and book.sheet_protected(s)]
+    lifted = {s: options for s in sorted(sheets) if s in book.sheet_names()
+              and (options := book.sheet_protection(s)) is not None}
     if lifted_structure:
         book.protect_structure(False)
     for sheet in lifted:
-        book.protect_sheet(sheet, False)
+        book.protect_sheet(sheet, None)
     try:
         yield
     finally:
-        for sheet in lifted:
+        for sheet, options in lifted.items():
             if sheet in book.sheet_names():
-                book.protect_sheet(sheet, True)
+                book.protect_sheet(sheet, options)
         if lifted_structure:
             book.protect_structure(True)
 
@@ -120,6 +133,7 @@ def validate_book(book: SheetBook) -> Result:
 
     cells = fact_cells(book)
     report = read_report(book, cells)
+    report.identity = identity(book)  # a distributed template's embedded local rules apply without being told
     report.explanations = review.read_book(book)  # 复核说明, typed or written by an earlier 校验
     prior = prior_report(book, cells)
     result = validate(report, prior)
@@ -157,7 +171,8 @@ def _write_results(book: SheetBook, result: Result, cells: dict[str, tuple[str, 
     rows: list[list[Any]] = [["序号", "规则", "级别", "说明", "应为", "实际", "单元格"]]
     links: dict[tuple[int, int], str] = {}
     for n, finding in enumerate(result.findings, 1):
-        row = [n, finding.rule, SEVERITY_LABEL[finding.severity], finding.message,
+        rule = finding.rule if finding.origin == "national" else f"{finding.rule}（{finding.origin_label}）"
+        row = [n, rule, SEVERITY_LABEL[finding.severity], finding.message,
                _shown(finding.expected), _shown(finding.actual)]
         for fact_id in finding.facts:
             sheet, cell = cells[fact_id]
@@ -195,18 +210,29 @@ def export_json(book: SheetBook, target: str | Path | None = None) -> Path:
 # -- entry points for the ribbon (VBA RunPython) -----------------------------------------------------
 
 
-def _run(action) -> None:
+def caller_book() -> SheetBook:
+    """The workbook whose window the button was pressed in (xlwings passes its name and Excel's window
+    handle on the command line), not the active book of whichever Excel instance answers first."""
     import xlwings as xw
 
     from .sheetbook import XlwingsBook
 
-    book = XlwingsBook(xw.books.active)
+    return XlwingsBook(xw.Book.caller())
+
+
+def _run(action) -> None:
+    try:
+        book = caller_book()
+    except Exception as exc:  # xlwings could not reach the workbook: the add-in's VBA shows stderr
+        print(f"无法连接到 Excel 中的工作簿（{type(exc).__name__}: {exc}）。请保存工作簿、关闭并重新打开 Excel 后再试。",
+              file=sys.stderr)
+        raise SystemExit(1) from None
     try:
         action(book)
     except XxgkError as exc:
         book.tell(f"无法完成：{exc}")
     except Exception as exc:  # a bug: say so in one line rather than a Python traceback window
-        book.tell(f"内部错误（{type(exc).__name__}: {exc}），请报告此问题")
+        book.tell(f"内部错误（{type(exc).__name__}: {exc}），请把这条信息截图发给 IT 人员")
 
 
 def on_validate() -> None:

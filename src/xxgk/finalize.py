@@ -20,7 +20,7 @@ from . import __version__
 from .errors import NotAReport, XxgkError
 from .findings import Result
 from .layout import META_SHEET
-from .package import WORKBOOK, Package
+from .package import WORKBOOK, open_package
 from .report import Report, load, read_input
 from .rules import load_rules
 from .schema import load_schema
@@ -76,7 +76,8 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
 
     from .consolidate import TOTAL_MARK, total_sheets
     from .output import write_atomic
-    from .template import build_workbook, cached_sums, reproducible_bytes, sheet_xml
+    from .template import build_workbook, cached_sums, reproducible_bytes
+    from .totalsheets import detail_sheet, manifest_sheet
     from .workbook import DETAIL_SHEET
 
     data = read_input(Path(path))
@@ -88,10 +89,13 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
     values = dict(report.facts)
     locked = frozenset(f for f in schema.facts if f not in load_rules().computed())  # every cell: a submission copy
     from . import review
+    from .localrules import embedded
     from .workbook import PRIOR_HINT
 
-    # last year's figures the template carried stay: the warnings they raise, and their explanations, travel too
-    wb = build_workbook(values, locked=locked, settings={PRIOR_HINT + f: v for f, v in report.prior_hints.items()})
+    # last year's figures the template carried stay: the warnings they raise, and their explanations, travel
+    # too; so do a template's local rules
+    wb = build_workbook(values, locked=locked, settings={PRIOR_HINT + f: v for f, v in report.prior_hints.items()},
+                        local=embedded(report.identity))
 
     at = wb.sheetnames.index(review.SHEET)  # the explanations that apply, locked like every cell
     wb.remove(wb[review.SHEET])
@@ -115,7 +119,8 @@ def finalize(path: str | Path, out_dir: str | Path | None = None, now: dt.dateti
 
     folder = Path(out_dir) if out_dir else Path(path).parent
     target = folder / submission_name(report)
-    sheets = {title: sheet_xml(rows, frozen=(6, 2) if title == DETAIL_SHEET else (0, 0)) for title, rows in carried.items()}
+    sheets = {title: (detail_sheet if title == DETAIL_SHEET else manifest_sheet)(wb, title, rows)
+              for title, rows in carried.items()}  # formatted as consolidate writes them (see totalsheets)
     data = reproducible_bytes(wb, cached_sums(values), sheets)
     prepare_output(target, data, force=force, previous=_unchanged_submission, inputs=(Path(path),))
     write_atomic(target, data, inputs=(Path(path),))
@@ -160,7 +165,7 @@ def _stamp(data: bytes, path: str | Path | None = None) -> dict[str, str]:
     Read through the guarded package reader. A properties part that is empty or not well-formed
     is NotAReport: whether the file was finalised, and left unchanged since, cannot be told.
     """
-    package = Package(path, data, WORKBOOK)
+    package = open_package(path, data, WORKBOOK)  # the reader's own, when it has just read these bytes
     if not package.has("docProps/custom.xml"):
         return {}
     root = package.xml("docProps/custom.xml", f"{STAMP_UNREADABLE}（docProps/custom.xml 已损坏或为空）："

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SEVERITY_LABEL = {"error": "错误", "warning": "警告"}
+NATIONAL_ISSUER = "国务院办公厅政府信息与政务公开办公室"  # as rules.NATIONAL_ISSUER (no import: findings stays a leaf)
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,13 @@ class Finding:
     expected: Any = None
     actual: Any = None
     fingerprint: str = ""  # see `fingerprint_of`: the rule instance and the figures it compared
+    origin: str = "national"  # national (schema/rules.json) or local (a local rule file)
+    issuer: str = NATIONAL_ISSUER  # whose rule: the 发布机关 of its rule file
+
+    @property
+    def origin_label(self) -> str:
+        """全国口径 / 地方口径·发布机关: what text output shows beside the rule id."""
+        return "全国口径" if self.origin == "national" else f"地方口径·{self.issuer}"
 
     def to_dict(self) -> dict:
         data = asdict(self)

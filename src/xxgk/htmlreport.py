@@ -28,10 +28,14 @@ from .text import display_name
 TOTAL = "total"  # the 总计 column of tables 三 and 四
 RECEIVED = "applications.received.total"
 
-# colours (Okabe–Ito, readable with colour-blindness); BAR is the main bar colour of the charts
+# colours (Okabe–Ito, readable with colour-blindness), one meaning each on the whole page: BAR is a
+# figure counted in the total (charts 1 and 2), BAR_EXCLUDED one left out of it (chart 1), and chart 3's
+# four outcomes have colours of their own, none of them blue or grey
 BAR = "#0072b2"
 BAR_EXCLUDED = "#a6a6a6"
-REVIEW_COLOURS = ("#0072b2", "#d55e00", "#999999", "#e69f00")
+REVIEW_COLOURS = ("#009e73", "#d55e00", "#cc79a7", "#e69f00")
+SHOWN_FINDINGS = 10  # a file's findings shown open; the next ones folded, beyond FOLDED_FINDINGS only counted
+FOLDED_FINDINGS = 50
 
 FONT = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", '
         '"WenQuanYi Micro Hei", "Noto Sans", sans-serif')
@@ -69,6 +73,8 @@ tr.excluded td.state { color: #b3261e; font-weight: bold; }
 #units th[scope="row"] { min-width: 10em; word-break: break-all; }
 th.block { background: #eef3f8; text-align: left; }
 th.corner { font-size: 12px; font-weight: normal; max-width: 220px; }
+th.col { white-space: nowrap; }
+th.note { font-size: 12px; font-weight: normal; max-width: 220px; }
 .l2 { padding-left: 24px; }
 .l3 { padding-left: 44px; }
 tfoot th, tfoot td { background: #f2f6fb; font-weight: bold; }
@@ -327,7 +333,8 @@ def official_tables(totals: dict[str, Any]) -> dict[str, str]:
     from .report import from_document
 
     drawn = tables(from_document(load_schema().nest(totals)))
-    return {part: html_table(drawn[part], f"table-{n}") for n, part in zip((2, 3, 4), TABLE_ROOTS, strict=True)}
+    return {part: html_table(drawn[part], f"table-{n}", labelled_by=f"h-{n}")
+            for n, part in zip((2, 3, 4), TABLE_ROOTS, strict=True)}
 
 
 def fees_table(totals: dict[str, Any]) -> str:
@@ -366,7 +373,7 @@ def units_table(result: Consolidation) -> str:
             name += f'<br><span class="note">本文件为汇总，含 {len(unit.sources)} 个下级单位（见汇总工作簿“明细”）</span>'
         out.append(
             f'<tr class="{"used" if unit.used else "excluded"}" data-status="{esc(unit.status)}">'
-            f'<td class="num">{n}</td><th scope="row">{name}</th><td>{esc(unit.agency_code) or "—"}</td>'
+            f'<td class="num">{n}</td><th scope="row">{name}</th><td>{esc(unit.agency_code or "—")}</td>'
             f'<td class="file">{esc(display_name(unit.path))}</td><td class="state">{esc(status_text(unit))}</td>'
             f'<td class="num">{errors if read else "—"}</td><td class="num">{warnings if read else "—"}</td>'
             f'<td class="num received">{esc(num(received))}</td></tr>')
@@ -377,8 +384,15 @@ def units_table(result: Consolidation) -> str:
     return "\n".join(out)
 
 
-def findings_list(result: Consolidation, limit: int = 50) -> str:
-    """Each file's findings (errors first), folded: what to fix before the next run."""
+def _finding_item(f) -> str:
+    cells = "、".join(f.cells[:4]) + (f" 等 {len(f.cells)} 个单元格" if len(f.cells) > 4 else "")
+    return (f'<li>[{"错误" if f.severity == "error" else "警告"}] {esc(f.message)}'
+            f'<span class="note">（规则 {esc(f.rule)}{"；单元格 " + esc(cells) if cells else ""}）</span></li>')
+
+
+def findings_list(result: Consolidation) -> str:
+    """Each file's findings, summarised: the counts, how many per rule, the first SHOWN_FINDINGS (errors
+    first) and the next ones folded; a file with hundreds of errors does not bury the others."""
     parts = []
     for unit in result.units:
         if not unit.findings:
@@ -386,14 +400,20 @@ def findings_list(result: Consolidation, limit: int = 50) -> str:
         ordered = sorted(unit.findings, key=lambda f: f.severity != "error")
         errors = len(unit.errors)
         head = f"{unit_name(unit)}（{display_name(unit.path)}）：{errors} 处错误、{len(unit.findings) - errors} 处警告"
-        items = []
-        for f in ordered[:limit]:
-            cells = "、".join(f.cells[:4]) + (f" 等 {len(f.cells)} 个单元格" if len(f.cells) > 4 else "")
-            items.append(f'<li>[{"错误" if f.severity == "error" else "警告"}] {esc(f.message)}'
-                         f'<span class="note">（规则 {esc(f.rule)}{"；单元格 " + esc(cells) if cells else ""}）</span></li>')
-        more = f'<p class="note">另有 {len(ordered) - limit} 条，请用 xxgk validate 查看。</p>' if len(ordered) > limit else ""
-        parts.append(f"<details{' open' if not unit.used else ''}><summary>{esc(head)}</summary>"
-                     f"<ol>{''.join(items)}</ol>{more}</details>")
+        by_rule = Counter(f.rule for f in ordered)
+        rules = "、".join(f"{rule} {n} 处" for rule, n in by_rule.most_common(8))
+        rules += f" 等 {len(by_rule)} 条规则" if len(by_rule) > 8 else ""
+        shown, folded = ordered[:SHOWN_FINDINGS], ordered[SHOWN_FINDINGS:FOLDED_FINDINGS]
+        body = [f'<p class="note">按规则：{esc(rules)}</p>' if len(ordered) > SHOWN_FINDINGS else "",
+                f"<ol>{''.join(map(_finding_item, shown))}</ol>"]
+        if folded:
+            body.append(f'<details class="more"><summary>其余 {len(ordered) - SHOWN_FINDINGS} 条中的前 {len(folded)} 条</summary>'
+                        f'<ol start="{SHOWN_FINDINGS + 1}">{"".join(map(_finding_item, folded))}</ol></details>')
+        if len(ordered) > FOLDED_FINDINGS:
+            body.append(f'<p class="note">另有 {len(ordered) - FOLDED_FINDINGS} 条未列出：请用 xxgk validate 校验该文件，'
+                        "查看全部问题。</p>")
+        parts.append(f"<details class=\"file\"{' open' if not unit.used else ''}><summary>{esc(head)}</summary>"
+                     + "".join(body) + "</details>")
     if not parts:
         return '<p class="note">所有文件均无错误和警告。</p>'
     return "\n".join(parts)
@@ -457,10 +477,10 @@ def status_banner(result: Consolidation) -> str:
                 (f'<p><strong class="big">注意：本汇总不完整。</strong>{len(excluded)} 个输入文件未计入汇总（{esc(kinds)}），'
                  f"下列合计只包含校验通过的 {used} 个单位，不是全部报送单位的合计。</p>")]
         if result.allow_invalid:
-            body.append("<p>生成汇总时选择了“只汇总通过校验的文件”（--allow-invalid），所以虽有文件未计入，仍生成了合计。"
+            body.append("<p>本次汇总按要求只汇总了通过校验的文件，所以虽有文件未计入，仍生成了合计。"
                         "请改正或补齐未计入的文件后重新汇总，再据此发布。</p>")
         else:
-            body.append("<p>未选择“只汇总通过校验的文件”（--allow-invalid）：这些合计仅供核对，不应据此发布。</p>")
+            body.append("<p>这些合计仅供核对，不应据此发布：请改正或补齐未计入的文件后重新汇总。</p>")
     if result.missing:
         body.append(f"<p><strong>另有 {len(result.missing)} 个名单中的单位没有报送文件</strong>（见“与单位名单核对”）。</p>")
     body.append("</div>")
@@ -472,7 +492,7 @@ def html_bytes(result: Consolidation) -> bytes:
     from .rules import load_rules
 
     year = result.year if result.year is not None else "（年度不明）"
-    title = f"{result.agency} {year} 年政府信息公开工作年度报告汇总"
+    title = f"{result.agency or '（未填汇总机关名称）'} {year} 年政府信息公开工作年度报告汇总"
     district = official_tables(result.totals)
     meta = (f"共 {len(result.units)} 个输入文件，计入汇总 {len(result.used)} 个单位、未计入 {len(result.excluded)} 个。"
             f"由 xxgk {__version__} 生成（校验规则 {load_rules().version}，报告格式：国办公开办函〔2021〕30号）。")

@@ -426,6 +426,7 @@ _AGENCY_CHARS = re.compile(r"[\u3400-\u9fffA-Za-z0-9（）()·〇]{2,40}")
 _NOT_AGENCY = ("根据", "公布", "条例", "首页", "当前位置", "现将", "印发", "如下", "年报", "年度报告")
 _GENERIC = {"政府", "人民政府", "政务", "本机关", "本单位", "我局", "我委", "我办", "本局", "政府信息公开", "信息公开", "政务公开"}
 _AGENCY_END = re.compile(r"(政府|办公室|办公厅|厅|局|委员会|委|办|街道|镇|乡|区|县|市|省|院|中心|管委会|署|所|站|部|处|会)$")
+_PAREN_END = re.compile(r"[（(][^（）()]*[）)]$")  # 清风街道（虚构示例）: the name ends before its remark
 _FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
@@ -478,7 +479,7 @@ def _find_title(page_title: str, lines: list[str], last: bool = True) -> tuple[s
         following = lines[i + 1] if i + 1 < len(lines) else ""
         if hit is None and following and re.search(r"(?:19|20)\d\d\s*年", line) and _title_in(following) is None:
             hit = _title_in(line + following)  # 富阳区鹿山街道2021年政府信息公开工作 / 年度报告
-        if hit and hit[0] is None and i == 1 and _agency_ok(_squeeze(lines[0])) and _AGENCY_END.search(_squeeze(lines[0])):
+        if hit and hit[0] is None and i == 1 and _agency_ok(_squeeze(lines[0])) and _AGENCY_END.search(_PAREN_END.sub("", _squeeze(lines[0]))):
             hit = (_squeeze(lines[0]), hit[1])  # 上海市××局 / 2022年政府信息公开工作年度报告
         if hit:
             body.append(hit)

@@ -111,9 +111,12 @@ class Layout:
         return {key: (s.name, *pos) for s in self.sheets for key, pos in s.settings.items()}
 
     def ref(self, fact_id: str) -> str:
-        """The fact's cell in the official template, as `'sheet'!D5`."""
-        sheet, row, col = self.cells[fact_id]
-        return f"{quote_sheet(sheet)}!{a1(row, col)}"
+        """The fact's cell in the official template, as `'sheet'!D5` (one string per fact, shared by all findings)."""
+        refs = self.__dict__.setdefault("_refs", {})
+        if fact_id not in refs:
+            sheet, row, col = self.cells[fact_id]
+            refs[fact_id] = f"{quote_sheet(sheet)}!{a1(row, col)}"
+        return refs[fact_id]
 
     @property
     def row_labels(self) -> dict[str, tuple[int, str]]:
@@ -164,10 +167,15 @@ class Layout:
         return self._column_labels
 
     def fingerprint(self) -> str:
-        """Over fact ids, kinds and positions: two templates with the same fingerprint read the same."""
-        schema = load_schema()
-        canon = [[f, schema.facts[f].kind, *self.cells[f]] for f in sorted(self.cells)]
-        return hashlib.sha256(json.dumps(canon, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+        """Over fact ids, kinds and positions: two templates with the same fingerprint read the same.
+
+        Computed once: every workbook read compares its own with it.
+        """
+        if getattr(self, "_fingerprint", None) is None:
+            schema = load_schema()
+            canon = [[f, schema.facts[f].kind, *self.cells[f]] for f in sorted(self.cells)]
+            self._fingerprint = hashlib.sha256(json.dumps(canon, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+        return self._fingerprint
 
 
 def _title(sheet: SheetLayout, width: int) -> int:

@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from defusedxml import DefusedXmlException
-from defusedxml import ElementTree as SafeET
-
 from .errors import NotAReport
 
 MAX_PARTS = 2000
@@ -73,6 +70,7 @@ class Package:
         except DAMAGED:
             raise self.refuse(kind.damaged) from None
         self._members = {info.filename for info in infos}
+        self._parts: dict[str, bytes] = {}  # members inflated whole during the inspection, kept for `read`
         self._inspect(infos)
         if "mimetype" in self._members and b"opendocument" in self.read("mimetype")[:200]:
             raise self.refuse(kind.opendocument)
@@ -85,6 +83,9 @@ class Package:
 
     def read(self, name: str) -> bytes:
         """One member of the archive; any damage to the archive is the user's file, not our bug."""
+        kept = self._parts.get(name)
+        if kept is not None:
+            return kept
         try:
             return self.zip.read(name)
         except DAMAGED:
@@ -97,6 +98,9 @@ class Package:
             raise self.refuse(what or self.kind.damaged)
         if info.file_size > MAX_TREE_BYTES:
             raise self.refuse(f"文件的 {name} 解压后达 {info.file_size / 2**20:,.0f} MB，远超正常大小，已拒绝")
+        from defusedxml import DefusedXmlException  # imported here: a cached workbook.xml needs no parser
+        from defusedxml import ElementTree as SafeET
+
         try:
             return SafeET.fromstring(self.read(name))
         except (SafeET.ParseError, DefusedXmlException, ValueError, RecursionError):
@@ -109,7 +113,9 @@ class Package:
         times, so a small file cannot hide much; a larger one has every part inflated here through
         zipfile, which stops at the declared size and checks the CRC, so a lying header goes no
         further. No part of an Office file has a DTD: one is refused (entity expansion, external
-        entities), wherever it stands before the root element.
+        entities), wherever it stands before the root element. A part no longer than the first chunk
+        read for that check is inflated whole by it (its size and CRC checked): it is kept, so that
+        reading it later inflates nothing again.
         """
         if len(infos) > MAX_PARTS:
             raise self.refuse(f"文件中有 {len(infos)} 个部件，不是正常的 Office 文件，已拒绝")
@@ -134,7 +140,12 @@ class Package:
                 continue
             try:
                 with self.zip.open(info) as fh:
-                    chunks = iter(lambda: fh.read(_CHUNK), b"")
+                    if info.file_size < _CHUNK:  # the first read takes it all, up to the CRC check at its end
+                        body = fh.read(_CHUNK)
+                        self._parts[info.filename] = body
+                        chunks = iter((body,))
+                    else:
+                        chunks = iter(lambda: fh.read(_CHUNK), b"")
                     dtd = prolog_has_dtd(chunks)
                     if inflate_all:
                         for _ in chunks:  # the rest too, so that zipfile checks its size and CRC
@@ -143,6 +154,20 @@ class Package:
                 raise self.refuse(self.kind.damaged) from None
             if dtd:
                 raise self.refuse(f"文件的 {info.filename} 含有 DTD/实体声明（正常的 Office 文件没有），可能是恶意文件，已拒绝")
+
+
+_LAST: list = []  # (data, kind, package) of the last package opened through `open_package`
+
+
+def open_package(path: Path | str | None, data: bytes, kind: Kind = WORKBOOK, cls: type | None = None) -> Package:
+    """The package of these very bytes: the one opened last when it is the same bytes object (a
+    workbook's reader and its finalise stamp share one inspection), else a new one (of `cls`)."""
+    cls = cls or Package
+    if _LAST and _LAST[0][0] is data and _LAST[0][1] is kind and isinstance(_LAST[0][2], cls):
+        return _LAST[0][2]
+    package = cls(path, data, kind) if cls is Package else cls(path, data)
+    _LAST[:] = [(data, kind, package)]
+    return package
 
 
 def prolog_has_dtd(chunks: Iterable[bytes]) -> bool:

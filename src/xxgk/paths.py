@@ -22,6 +22,9 @@ def has_wildcard(text: str) -> bool:
     return any(ch in WILDCARDS for ch in text)
 
 
+REPORT_SUFFIXES = (".xlsx", ".json")  # consolidate.SUFFIXES, without importing consolidate for one file
+
+
 def expand(item: str | Path) -> list[Path]:
     """One argument: the literal path when it exists or has no wildcard (a missing file is then reported by
     whoever reads it, as for any file), else the files and folders its wildcards match (sorted; hidden
@@ -40,13 +43,13 @@ def expand(item: str | Path) -> list[Path]:
 def input_files(items: Iterable[str | Path], *, folders: bool = True) -> list[Path]:
     """Every argument expanded (wildcards), folders searched recursively for .xlsx and .json reports
     (hidden and `~$` lock files skipped), in the order given; a file found in a folder is listed once."""
-    from .consolidate import SUFFIXES, discover
-
     found: dict[Path, Path] = {}
     listed: list[Path] = []
     for item in items:
         for path in expand(item):
-            if path.is_dir() and path.suffix.lower() not in SUFFIXES:  # a folder named *.xlsx: its reader says so
+            if path.is_dir() and path.suffix.lower() not in REPORT_SUFFIXES:  # a folder named *.xlsx: its reader says so
+                from .consolidate import discover  # only for folders: `xxgk validate one.xlsx` starts without it
+
                 if not folders:
                     raise XxgkError("这里需要一个文件，不是文件夹", path=str(path))
                 reports = discover([path])

@@ -75,6 +75,22 @@ class Report:
         return json.dumps(self.document, ensure_ascii=False, indent=2) + "\n"
 
 
+def _document(report: Report) -> dict:
+    document = report.__dict__.get("_document")
+    if document is None and "_facts" in report.__dict__:  # read from cells: nested when first asked for
+        document = report.__dict__["_document"] = load_schema().nest(report.__dict__["_facts"])
+    return document
+
+
+def _set_document(report: Report, document: dict | None) -> None:
+    report.__dict__["_document"] = document
+
+
+# A workbook's reader keeps the facts flat (most commands need only those); the nested document is built
+# from them on first use. Set after the dataclass is made, so that its __init__ goes through the setter.
+Report.document = property(_document, _set_document, doc="The nested report document.")  # type: ignore[assignment]
+
+
 def from_document(document: Any, path: Path | None = None, sha256: str | None = None) -> Report:
     if not isinstance(document, dict) or not (_REPORT_KEYS & set(document)):
         raise NotAReport("不是政府信息公开工作年度报告文档（缺少 format、agency、year 及各表）",

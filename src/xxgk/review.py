@@ -108,7 +108,7 @@ def sheet_rows(result: Result) -> list[list[str]]:
 
 def describe(finding: Finding) -> str:
     cells = "、".join(finding.cells[:4]) + (f" 等 {len(finding.cells)} 个单元格" if len(finding.cells) > 4 else "")
-    return f"规则 {finding.rule}" + (f"；单元格 {cells}" if cells else "")
+    return f"规则 {finding.rule}" + (f"；单元格 {cells}" if cells else "") + f"；{finding.origin_label}"
 
 
 # -- the sheet in the template -----------------------------------------------------------------------

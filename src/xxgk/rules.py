@@ -19,6 +19,7 @@ from typing import Any
 
 
 from .errors import SchemaError
+from .findings import NATIONAL_ISSUER  # the issuer of the national rules (国办公开办函〔2021〕30号)
 from .resources import schema_path
 from .schema import Schema, load_schema
 
@@ -35,9 +36,9 @@ class Term:
     """coef × (a fact of this report | a fact of last year's report | a number in a text | 1)."""
 
     coef: int
-    source: str  # fact | prior | text | const
+    source: str  # fact | prior | text | const, or a measure of a text (see MEASURES: length | mentions | states)
     fact: str | None = None
-    pattern: str | None = None  # text terms: regex whose group 1 is the number
+    pattern: str | None = None  # text terms: regex whose group 1 is the number; mentions: phrases joined by |
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Comparison:
         """This report's fact ids, left side first, each once."""
         seen: dict[str, None] = {}
         for term in self.actual + self.expected:
-            if term.source in ("fact", "text", "parts") and term.fact:
+            if (term.source in ("fact", "text", "parts") or term.source in MEASURES) and term.fact:
                 seen.setdefault(term.fact, None)
         return list(seen)
 
@@ -69,6 +70,8 @@ class Rule:
     computes: bool = False
     missing: str = "skip"
     unstated: str | None = None  # message when a published report does not state a figure it needs
+    origin: str = "national"  # national: schema/rules.json; local: a local rule file (see localrules)
+    issuer: str = NATIONAL_ISSUER  # who set the rule (发布机关)
 
 
 @dataclass(frozen=True)
@@ -208,11 +211,38 @@ class _Parser:
                 except re.error as exc:
                     raise self.fail(f"bad {name}() pattern: {exc}") from None
                 terms = [Term(coef, name, self.fact(inner), raw)]
+            elif name in MEASURES:
+                terms = [self.measure(name, coef, self.fact(inner))]
             else:
                 raise self.fail(f"unknown function {name}()")
             self.take("sym", ")")
             return terms
         return [Term(coef, "fact", self.fact(name))]
+
+    def measure(self, name: str, coef: int, fact: str) -> Term:
+        """length(fact) · mentions(fact, 'a|b') · states(fact, 'topic', 'units'): see MEASURES."""
+        if self.schema.facts[fact].numeric:
+            raise self.fail(f"{name}() measures a text part, {fact!r} is not one")
+        args = []
+        for _ in range({"length": 0, "mentions": 1, "states": 2}[name]):
+            self.take("sym", ",")
+            args.append(self.take("str")[1:-1].replace("\\'", "'"))
+        if name == "length":
+            return Term(coef, name, fact)
+        if name == "mentions":
+            phrases = [p.strip() for p in args[0].split("|")]
+            if not all(phrases) or any('"' in p for p in phrases):
+                raise self.fail("mentions() takes plain phrases separated by |, none empty, no double quote")
+            return Term(coef, name, fact, "|".join(phrases))
+        topic, units = args
+        if not units or re.search(r"[\\\]\[^-]", units):
+            raise self.fail("states() units are plain characters such as '件' or '篇条'")
+        raw = rf"(?:{text_pattern(topic)}){GAP}{NUMBER}\s*[{units}]"
+        try:
+            re.compile(raw)
+        except re.error as exc:
+            raise self.fail(f"bad states() topic: {exc}") from None
+        return Term(coef, name, fact, raw)
 
     def fact(self, ref: str) -> str:
         if "*" in ref or ref not in self.schema.facts:
@@ -220,11 +250,24 @@ class _Parser:
         return ref
 
     def expand(self, pattern: str) -> list[str]:
-        regex = re.compile("^" + re.escape(pattern).replace(r"\*", r"[a-z_0-9]+") + "$")
-        found = [f for f in self.schema.facts if regex.match(f)]
+        """The fact ids matching a dotted pattern whose `*` segments stand for any one segment.
+
+        Segment by segment rather than by a regex per pattern: compiling those was most of a cold start's
+        rule expansion."""
+        wanted = pattern.split(".")
+        found = [f for f in self.schema.facts if _segments_match(wanted, f.split("."))]
         if not found:
             raise self.fail(f"{pattern!r} matches no fact")
         return found
+
+
+_SEGMENT = re.compile(r"[a-z_0-9]+")
+
+
+def _segments_match(pattern: list[str], parts: list[str]) -> bool:
+    """`*` matches one whole segment of [a-z_0-9]; any other segment only itself (and no dot: segments)."""
+    return len(pattern) == len(parts) and all(
+        _SEGMENT.fullmatch(part) if want == "*" else want == part for want, part in zip(pattern, parts))
 
 
 NUMBER = r"([0-9０-９]+|[零〇一二两三四五六七八九十百千万]+)"
@@ -278,6 +321,51 @@ def parse_number(text: str) -> int | None:
     return total + section + (digit or 0)
 
 
+# -- measures of a text: the functions local rules use (see localrules and README 地方口径：本地规则) ----------
+
+# What "characters" leaves out: spaces (half- and full-width, no-break), tabs and line breaks. A
+# spreadsheet formula removes exactly these (checks: SUBSTITUTE), so the 校验 sheet counts as the validator.
+WHITESPACE = " \u3000\u00a0\t\r\n"
+
+
+def text_length(text: str, _pattern: str | None = None) -> tuple[int, str]:
+    """length(fact): the characters of a text, whitespace (WHITESPACE) not counted; "1,000 字" as offices count."""
+    return sum(1 for ch in text if ch not in WHITESPACE), ""
+
+
+def text_mentions(text: str, phrases: str) -> tuple[int, str]:
+    """mentions(fact, 'a|b'): 1 when the text contains any of the phrases (synonyms), literally, else 0.
+
+    Plain phrases rather than a regex, so the 校验 sheet can test the same with FIND."""
+    for phrase in phrases.split("|"):
+        at = text.find(phrase)
+        if at >= 0:
+            return 1, _quote(text, at, at + len(phrase))
+    return 0, ""
+
+
+def text_states(text: str, pattern: str) -> tuple[int, str]:
+    """states(fact, 'topic', 'units'): 1 when the text states a number for the topic (topic, a short gap, a
+    number, one of the units: "主动公开政府信息2645条"), else 0. The topic is a regex with the shorthands of
+    text() ({W}, {G}, alternatives with |); the number itself is compared with text()."""
+    for match in re.finditer(pattern, text):
+        stated = stated_number(match)
+        if stated and parse_number(stated) is not None:
+            return 1, _quote(text, match.start(), match.end())
+    return 0, ""
+
+
+def _quote(text: str, start: int, end: int) -> str:
+    first = max(text.rfind(p, 0, start) for p in "。；\n") + 1
+    ends = [i for i in (text.find(p, end) for p in "。；\n") if i >= 0]
+    return text[first:(min(ends) + 1 if ends else len(text))].strip()
+
+
+# name -> (text, pattern) -> (number, quote). A measure is a number like any term, so it sits in the
+# comparison language: `length(texts.overview) <= 1000`, `mentions(...) == 1`, `states(...) == 1`.
+MEASURES = {"length": text_length, "mentions": text_mentions, "states": text_states}
+
+
 def _domain(spec: str, schema: Schema) -> list[tuple[str, str]]:
     """(value, official label) pairs for `rows(path)` / `columns(path)`, optionally narrowed by `: a, b`."""
     match = re.fullmatch(r"(rows|columns)\(([a-z_.]+)\)(?::\s*(.+))?", spec.strip())
@@ -328,8 +416,11 @@ def check_against_meta(raw: dict) -> None:
         raise SchemaError(f"rules file invalid at {where or '(root)'}: {errors[0].message}")
 
 
-def expand(raw: dict, schema: Schema, checked: bool = False) -> RuleSet:
-    """Expand every rule into instances, after checking the file against its meta-schema (unless `checked`)."""
+def expand(raw: dict, schema: Schema, checked: bool = False, origin: str = "national",
+           issuer: str = NATIONAL_ISSUER) -> RuleSet:
+    """Expand every rule into instances, after checking the file against its meta-schema (unless `checked`).
+
+    `origin`/`issuer`: whose rules these are (a local file: "local" and its 发布机关), carried by each finding."""
     if not checked:
         check_against_meta(raw)
     rules, instances, ids = [], [], set()
@@ -339,7 +430,7 @@ def expand(raw: dict, schema: Schema, checked: bool = False) -> RuleSet:
         ids.add(spec["id"])
         rule = Rule(
             id=spec["id"],
-            format_rule=spec["format_rule"],
+            format_rule=spec.get("format_rule", 0),
             kind=spec["kind"],
             severity=spec["severity"],
             source=spec["source"],
@@ -349,6 +440,8 @@ def expand(raw: dict, schema: Schema, checked: bool = False) -> RuleSet:
             computes=spec.get("computes", False),
             missing=spec.get("missing", "skip"),
             unstated=spec.get("unstated"),
+            origin=origin,
+            issuer=issuer,
         )
         rules.append(rule)
         if rule.kind != "check":

@@ -12,6 +12,39 @@ from typing import Any, Protocol
 
 _TARGET = re.compile(r"^=?(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)$")
 
+# A sheet's protection as the keyword arguments of Excel's Worksheet.Protect, each paired with the
+# attribute of OOXML's <sheetProtection> that records it. OOXML says what is locked (1 = forbidden),
+# Excel's Allow* arguments say what is allowed: hence `allowed` (Allow* = not locked).
+PROTECT_OPTIONS = {
+    "DrawingObjects": ("objects", False),
+    "Scenarios": ("scenarios", False),
+    "AllowFormattingCells": ("formatCells", True),
+    "AllowFormattingColumns": ("formatColumns", True),
+    "AllowFormattingRows": ("formatRows", True),
+    "AllowInsertingColumns": ("insertColumns", True),
+    "AllowInsertingRows": ("insertRows", True),
+    "AllowInsertingHyperlinks": ("insertHyperlinks", True),
+    "AllowDeletingColumns": ("deleteColumns", True),
+    "AllowDeletingRows": ("deleteRows", True),
+    "AllowSorting": ("sort", True),
+    "AllowFiltering": ("autoFilter", True),
+    "AllowUsingPivotTables": ("pivotTables", True),
+}
+
+
+def protection_options(sheet_protection: Any) -> dict[str, bool] | None:
+    """Excel's Protect arguments for a sheet protected as an openpyxl `SheetProtection` says; None if unprotected.
+
+    This is how the template's own protection (rows and columns may be resized) is carried over.
+    """
+    if not sheet_protection.sheet:
+        return None
+    options = {"Contents": True}
+    for argument, (attribute, allowed) in PROTECT_OPTIONS.items():
+        locked = bool(getattr(sheet_protection, attribute))
+        options[argument] = not locked if allowed else locked
+    return options
+
 
 def parse_target(target: str) -> tuple[str, str] | None:
     """`='表三 依申请公开'!$D$6` -> ("表三 依申请公开", "D6"); None for anything but one cell."""
@@ -42,9 +75,11 @@ class SheetBook(Protocol):
 
     def set_note(self, sheet: str, cell: str, text: str | None) -> None: ...
 
-    def sheet_protected(self, sheet: str) -> bool: ...
+    def sheet_protection(self, sheet: str) -> dict[str, bool] | None:
+        """The sheet's protection as Excel's Protect arguments (see PROTECT_OPTIONS); None if unprotected."""
 
-    def protect_sheet(self, sheet: str, on: bool) -> None: ...
+    def protect_sheet(self, sheet: str, options: dict[str, bool] | None) -> None:
+        """Protect with exactly these options (as `sheet_protection` gave them), or lift protection (None)."""
 
     def structure_protected(self) -> bool: ...
 
@@ -60,7 +95,7 @@ class SheetBook(Protocol):
     def read_rows(self, sheet: str) -> list[list[Any]]: ...
 
     def tell(self, message: str) -> None:
-        """Show the user a short message (status bar and a message box)."""
+        """Show the user a short message (a message box)."""
 
 
 class XlwingsBook:
@@ -113,12 +148,20 @@ class XlwingsBook:
         if text is not None:
             rng.api.AddComment(text)
 
-    def sheet_protected(self, sheet: str) -> bool:
-        return bool(self.book.sheets[sheet].api.ProtectContents)
-
-    def protect_sheet(self, sheet: str, on: bool) -> None:
+    def sheet_protection(self, sheet: str) -> dict[str, bool] | None:
         api = self.book.sheets[sheet].api
-        api.Protect() if on else api.Unprotect()
+        if not api.ProtectContents:
+            return None
+        options = {"Contents": True, "DrawingObjects": bool(api.ProtectDrawingObjects),
+                   "Scenarios": bool(api.ProtectScenarios)}
+        for argument in PROTECT_OPTIONS:
+            if argument.startswith("Allow"):
+                options[argument] = bool(getattr(api.Protection, argument))
+        return options
+
+    def protect_sheet(self, sheet: str, options: dict[str, bool] | None) -> None:
+        api = self.book.sheets[sheet].api
+        api.Unprotect() if options is None else api.Protect(**options)
 
     def structure_protected(self) -> bool:
         return bool(self.book.api.ProtectStructure)
@@ -145,5 +188,6 @@ class XlwingsBook:
         return self.book.sheets[sheet].used_range.options(ndim=2).value
 
     def tell(self, message: str) -> None:
-        self.book.app.status_bar = message
+        # a message box only: the status bar belongs to the ribbon callback, which shows 正在校验… while
+        # Python runs and puts the bar back afterwards
         self.book.app.alert(message, self.TITLE)

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from .findings import Finding, Result, fingerprint_of
 from .layout import load_layout
-from .rules import Comparison, Instance, Term, load_rules, value_of
+from .rules import MEASURES, Comparison, Instance, Term, load_rules, value_of
 from .schema import load_schema
 from .text import CONTROL
 
@@ -31,11 +31,16 @@ def _validator():
     return jsonschema.Draft202012Validator(load_schema().document)
 
 
-def validate(report: "Report", prior: "Report | None" = None, strict: bool = False) -> Result:
+def validate(report: "Report", prior: "Report | None" = None, local: "tuple[dict, ...] | list[dict]" = (),
+             strict: bool = False) -> Result:
     """Every finding on `report`; with `prior` (last year's report) the cross-year rules too.
 
+    `local`: local rule files (checked documents, see localrules), applied with the rules the workbook
+    itself carries (a distributed template's embedded local rules) on top of the national ones.
     Each finding carries its fingerprint; the workbook's 复核说明 (see `review`) marks the warnings it
     explains. `strict` (or the template's own setting) makes open warnings block finalising."""
+    from .localrules import local_instances
+
     result = Result(str(report.path) if report.path else None)
     published = is_published(report)
     result.findings.extend(type_findings(report))
@@ -47,9 +52,15 @@ def validate(report: "Report", prior: "Report | None" = None, strict: bool = Fal
     if prior is not None:
         result.findings.extend(_prior_year_findings(report, prior))
     prior_derived = prior.derived if prior is not None else frozenset()
-    for inst in load_rules().instances:
+    numbers = {fact_id: value_of(value) for fact_id, value in facts.items()}
+    national = load_rules().instances
+    extra = local_instances(report, local)
+    plans = (*_linear_plans(), *(None for _ in extra))  # local rules always go through `judge`
+    for inst, plan in zip((*national, *extra), plans, strict=True):
         if "prior" in inst.rule.requires and prior_facts is None:
             continue
+        if plan is not None and _passes(plan, numbers):
+            continue  # what `judge` says too: every figure there, the comparison holds
         status, finding = judge(inst, facts, prior_facts, report.derived, prior_derived, published=published)
         if finding is None and status == BLANK and published:
             finding = _unverifiable(inst, facts, report.marks)
@@ -67,9 +78,44 @@ def _stamped(finding: Finding, instance: str, facts: dict) -> Finding:
     figures the rule read from it, its `actual`/`expected`), and the compared sides."""
     schema = load_schema().facts
     values = [None if f in schema and schema[f].kind == "text" else facts.get(f) for f in finding.facts]
-    origin = getattr(finding, "origin", "") or ""
+    # a national finding's fingerprint names no origin; a local one names its rule file's issuer
+    origin = "" if finding.origin == "national" else f"{finding.origin}:{finding.issuer}"
     return replace(finding, fingerprint=fingerprint_of(instance, finding.facts, values, finding.expected,
                                                        finding.actual, origin))
+
+
+@cache
+def _linear_plans() -> tuple:
+    """Per rule instance, the comparison precompiled when it is linear in this report's facts and constants
+    and has no condition: ((coef, fact or None), ...) for each side and the operator; else None."""
+    plans = []
+    for inst in load_rules().instances:
+        terms = inst.check.actual + inst.check.expected
+        if inst.when is not None or any(t.source not in ("fact", "const") for t in terms):
+            plans.append(None)
+            continue
+        side = lambda ts: tuple((t.coef, t.fact if t.source == "fact" else None) for t in ts)  # noqa: E731
+        plans.append((side(inst.check.actual), inst.check.op, side(inst.check.expected)))
+    return tuple(plans)
+
+
+def _passes(plan: tuple, numbers: dict) -> bool:
+    """True when every figure of a linear comparison is a number and it holds, summed as `_side` sums;
+    False means: ask `judge` (a figure missing or not a number, or the comparison fails)."""
+    actual, op, expected = plan
+    sides = []
+    for terms in (actual, expected):
+        total: float = 0
+        for coef, fact_id in terms:
+            if fact_id is None:
+                total += coef
+                continue
+            value = numbers.get(fact_id)
+            if value is None:
+                return False
+            total += coef * value
+        sides.append(total)
+    return _holds(sides[0], op, sides[1])
 
 
 def is_published(report: "Report") -> bool:
@@ -374,6 +420,14 @@ def _side(terms: tuple[Term, ...], facts: dict, prior: dict | None) -> tuple[Any
             number, quote = found
             total += term.coef * number
             continue
+        if term.source in MEASURES:
+            text = facts.get(term.fact)
+            if not isinstance(text, str):
+                return None, None
+            number, said = MEASURES[term.source](text, term.pattern)
+            quote = quote or said or None
+            total += term.coef * number
+            continue
         source = prior if term.source == "prior" else facts
         value = value_of(source.get(term.fact)) if source is not None else None
         if value is None:
@@ -478,7 +532,7 @@ def _state(comparison: Comparison, facts: dict, prior: dict | None, derived: fro
             look(term.fact, facts, derived)
         elif term.source == "prior":
             look(term.fact, prior, prior_derived)
-        elif term.source in ("text", "parts"):
+        elif term.source in ("text", "parts") or term.source in MEASURES:
             if facts.get(term.fact) is None:
                 states.add(BLANK)
             elif not isinstance(facts[term.fact], str):
@@ -543,6 +597,8 @@ def _finding(inst: Instance, facts: dict, actual: Any, expected: Any, quote: str
         tuple(layout.ref(f) for f in ids),
         None if expected is None else values["expected"],
         None if actual is None else values["actual"],
+        origin=inst.rule.origin,
+        issuer=inst.rule.issuer,
     )
 
 

@@ -21,7 +21,7 @@ from python_calamine import CalamineWorkbook
 
 from .errors import NotAReport
 from .layout import META_SHEET, SETTING_PREFIX, fact_for_name, formula, load_layout, name_for
-from .package import WORKBOOK, Package
+from .package import WORKBOOK, Package, open_package
 from .report import Report
 from .rules import load_rules, value_of, whole
 from .schema import load_schema
@@ -48,6 +48,15 @@ _ATTR = re.compile(rb"(?<![^\s\"'])([^\s=\"'<>/]++)\s*+=\s*+(?:\"([^\"]*+)\"|'([
 # every `r` that is a cell address, in attribute text: the closing quote is left for the next match
 _R_ADDRESS = re.compile(rb"[\s\"']r\s*+=\s*+([\"'])([A-Za-z]*+)(\d++)(?=\1)")
 _ADDRESS = re.compile(rb"([A-Za-z]*)(\d+)")
+
+
+# What workbook.xml and its rels say (sheet parts, defined names), by the exact bytes of both parts:
+# every file made from one template has the same two parts, parsed once per process. Keyed by content,
+# never by a file's name, so a changed workbook.xml is always parsed (and refused) on its own; a
+# part is only looked up after the package inspection has passed it (no DTD, sizes sane).
+_BOOK_PARTS: dict[tuple[bytes, bytes], tuple[dict[str, str], dict[str, str]]] = {}
+_POSITIONS: dict[tuple[bytes, bytes], tuple[dict, dict]] = {}  # the names resolved to cells, same key
+_BOOK_CACHE = 8  # templates of one run: one, or a few (a total's own, last year's)
 
 
 def _col_number(letters: str) -> int:
@@ -81,11 +90,26 @@ class _Package(Package):
     def __init__(self, path: Path, data: bytes):
         super().__init__(path, data, WORKBOOK)
         self.extents: dict[str | None, tuple[int, int]] = {}
+        key = None
+        if self.has("xl/workbook.xml") and self.has("xl/_rels/workbook.xml.rels"):
+            key = (self.read("xl/workbook.xml"), self.read("xl/_rels/workbook.xml.rels"))
+        self.key = key
+        known = _BOOK_PARTS.get(key) if key is not None else None
+        if known is None:
+            known = self._book_parts()
+            if key is not None:
+                if len(_BOOK_PARTS) >= _BOOK_CACHE:
+                    _BOOK_PARTS.pop(next(iter(_BOOK_PARTS)))
+                _BOOK_PARTS[key] = known
+        self.sheet_parts, self.names = known
+
+    def _book_parts(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Sheet name -> part, and workbook-level defined names, parsed from workbook.xml and its rels."""
         root = self.xml("xl/workbook.xml")
         rels = self.xml("xl/_rels/workbook.xml.rels")
         targets = {r.get("Id"): r.get("Target") for r in rels.findall("pr:Relationship", _NS)
                    if r.get("Id") and r.get("Target")}
-        self.sheet_parts: dict[str, str] = {}
+        sheet_parts: dict[str, str] = {}
         for sheet in root.findall("m:sheets/m:sheet", _NS):
             name = sheet.get("name")
             if not name:
@@ -94,14 +118,15 @@ class _Package(Package):
             if not target:
                 raise self.refuse(_BROKEN_BOOK.format(f"工作表「{name}」在 xl/_rels/workbook.xml.rels 中没有带 Id 和 Target 的关系"))
             part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-            self.sheet_parts[name] = part
-        self.names: dict[str, str] = {}
+            sheet_parts[name] = part
+        names: dict[str, str] = {}
         for defined in root.findall("m:definedNames/m:definedName", _NS):
             name = defined.get("name")
             if not name:
                 raise self.refuse(_BROKEN_BOOK.format("有一个定义名称没有 name"))
             if defined.get("localSheetId") is None:
-                self.names[name] = (defined.text or "").strip()
+                names[name] = (defined.text or "").strip()
+        return sheet_parts, names
 
     def extent(self, sheet: str) -> tuple[int, int]:
         part = self.sheet_parts.get(sheet)
@@ -164,6 +189,8 @@ def _extent(sheet_xml: bytes) -> tuple[int, int]:
 
 
 def _normal(value: Any) -> Any:
+    if value is None or type(value) in (str, int):  # most cells: nothing to change
+        return value
     value = whole(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
@@ -172,10 +199,13 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def read(path: Path, data: bytes) -> Report:
-    """Read a filled template workbook into a Report; raise NotAReport when it is not one."""
-    schema, layout = load_schema(), load_layout()
-    package = _Package(path, data)
+def read(path: Path, data: bytes, sha256: str | None = None) -> Report:
+    """Read a filled template workbook into a Report; raise NotAReport when it is not one.
+
+    `sha256`: the hash of `data` when the caller has already computed it (hashed once).
+    """
+    layout = load_layout()
+    package = open_package(path, data, WORKBOOK, _Package)
     if META_SHEET not in package.sheet_parts:
         raise NotAReport("不是本工具的年度报告模板（缺少模板标识工作表），请用 xxgk template 生成的模板填报", path=str(path))
     package.check_extent(META_SHEET)
@@ -193,21 +223,15 @@ def read(path: Path, data: bytes) -> Report:
                          "请用 xxgk template 生成当前模板，把数字和文字复制过去后再提交", path=str(path))
 
     # cells by defined name, never by fixed coordinates
-    positions: dict[str, tuple[str, int, int]] = {}
-    hints: dict[str, tuple[str, int, int]] = {}  # last year's figures carried by the template's setting cells
-    for name, target in package.names.items():
-        fact_id = fact_for_name(name)
-        hinted = fact_id[len(PRIOR_HINT):] if fact_id and fact_id.startswith(PRIOR_HINT) else None
-        if fact_id is None or (fact_id not in schema.facts and hinted not in schema.facts):
-            continue
-        m = _REF.match(target)
-        if not m:
-            raise NotAReport(f"定义名称 {name} 指向无效位置「{target}」（可能删除了行、列或工作表）", path=str(path))
-        sheet = (m.group(1) or "").replace("''", "'") or m.group(2)
-        (hints if hinted else positions)[hinted or fact_id] = (sheet, int(m.group(4)), _col_number(m.group(3)))
-    missing = [f for f in schema.facts if f not in positions]
-    if missing:
-        raise NotAReport(f"缺少 {len(missing)} 个定义名称（如 {missing[0]}），工作簿不是完整的模板", path=str(path))
+    resolved = _POSITIONS.get(package.key) if package.key is not None else None
+    if resolved is None:
+        resolved = (*_resolve_names(package.names, path),)
+        resolved += (_header_cells(resolved[0]),)
+        if package.key is not None:
+            if len(_POSITIONS) >= _BOOK_CACHE:
+                _POSITIONS.pop(next(iter(_POSITIONS)))
+            _POSITIONS[package.key] = resolved
+    positions, hints, headers = resolved
 
     grids: dict[str, list[list[Any]]] = {}
     for sheet in {p[0] for p in positions.values()}:
@@ -229,7 +253,8 @@ def read(path: Path, data: bytes) -> Report:
         if str(found).strip() != text:
             raise NotAReport(f"定义名称 {name_for(fact_id)} 指向的单元格不在「{text}」这一行（该行是「{found}」）："
                              "工作簿的结构被改动过，请用原模板填报", path=str(path))
-    _check_columns(grids, positions, path)
+    if headers is None or any(_cell(grids[sheet], row, col) != text for sheet, row, col, text in headers):
+        _check_columns(grids, positions, path)  # says which name is out of place
 
     flat: dict[str, Any] = {}
     empty: dict[str, set[tuple[int, int]]] = {}
@@ -254,7 +279,7 @@ def read(path: Path, data: bytes) -> Report:
     for fact_id, (sheet, row, col) in hints.items():
         grid = grids.get(sheet) or []
         prior[fact_id] = grid[row - 1][col - 1] if row <= len(grid) and col <= len(grid[row - 1]) else None
-    report = report_from_cells(flat, path, hashlib.sha256(data).hexdigest(), unsaved, prior)
+    report = report_from_cells(flat, path, sha256 or hashlib.sha256(data).hexdigest(), unsaved, prior)
     report.sheet_names = tuple(package.sheet_parts)
     report.identity = meta  # format, layout, and what consolidation and finalize wrote there
     report.explanations = _explanations(package, book, path)
@@ -277,10 +302,44 @@ def _explanations(package: _Package, book: CalamineWorkbook, path: Path) -> list
     except BaseException as exc:  # as for the report's sheets: calamine's errors and panics
         raise NotAReport(f"工作表「{review.SHEET}」无法读取（{type(exc).__name__}）", path=str(path)) from None
     return review.read_rows(grid)
+def _resolve_names(names: dict[str, str], path: Path) -> tuple[dict[str, tuple[str, int, int]], dict[str, tuple[str, int, int]]]:
+    """The cell of every fact (and of every last-year hint) by the workbook's defined names."""
+    schema = load_schema()
+    positions: dict[str, tuple[str, int, int]] = {}
+    hints: dict[str, tuple[str, int, int]] = {}  # last year's figures carried by the template's setting cells
+    for name, target in names.items():
+        fact_id = fact_for_name(name)
+        hinted = fact_id[len(PRIOR_HINT):] if fact_id and fact_id.startswith(PRIOR_HINT) else None
+        if fact_id is None or (fact_id not in schema.facts and hinted not in schema.facts):
+            continue
+        m = _REF.match(target)
+        if not m:
+            raise NotAReport(f"定义名称 {name} 指向无效位置「{target}」（可能删除了行、列或工作表）", path=str(path))
+        sheet = (m.group(1) or "").replace("''", "'") or m.group(2)
+        (hints if hinted else positions)[hinted or fact_id] = (sheet, int(m.group(4)), _col_number(m.group(3)))
+    missing = [f for f in schema.facts if f not in positions]
+    if missing:
+        raise NotAReport(f"缺少 {len(missing)} 个定义名称（如 {missing[0]}），工作簿不是完整的模板", path=str(path))
+    return positions, hints
 
 
 def _cell(grid: list[list[Any]], row: int, col: int) -> str:
     return str(grid[row - 1][col - 1]).strip() if 1 <= row <= len(grid) and 1 <= col <= len(grid[row - 1]) else ""
+
+
+def _header_cells(positions: dict[str, tuple[str, int, int]]) -> tuple[tuple[str, int, int, str], ...] | None:
+    """Every column header the names' cells must sit under, once each, when no cell has moved from its
+    row in the template (the usual case: then each header is one cell to compare); None otherwise."""
+    layout = load_layout()
+    cells: dict[tuple[str, int, int, str], None] = {}
+    for fact_id, headers in layout.column_labels.items():
+        sheet, row, col = positions[fact_id]
+        _, home_row, home_col = layout.cells[fact_id]
+        if row != home_row:
+            return None
+        for header_row, header_col, text in reversed(headers):
+            cells[(sheet, header_row, col + header_col - home_col, text)] = None
+    return tuple(cells)
 
 
 def _check_columns(grids: dict[str, list[list[Any]]], positions: dict[str, tuple[str, int, int]], path: Path) -> None:
@@ -298,6 +357,8 @@ def _check_columns(grids: dict[str, list[list[Any]]], positions: dict[str, tuple
         shift = row - home_row
         for header_row, header_col, text in reversed(headers):  # the column's own title first
             at = col + header_col - home_col
+            if not shift and _cell(grids[sheet], header_row, at) == text:
+                continue  # the cell has not moved and its header is in place: the usual case, no index needed
             if (sheet, at) not in index:
                 grid = grids[sheet]
                 column: dict[str, list[int]] = {}
@@ -326,7 +387,9 @@ def report_from_cells(values: dict[str, Any], path: Path | None = None, sha256: 
         if flat[fact_id] is None and not schema.facts[fact_id].required:
             del flat[fact_id]
     hints = {f: _normal(v) for f, v in (prior or {}).items() if value_of(_normal(v)) is not None}
-    return Report(schema.nest(flat), path, sha256, frozenset(derived), hints, canonical=True)
+    report = Report(None, path, sha256, frozenset(derived), hints, canonical=True)  # document: nested on demand
+    report._facts = {f: flat[f] for f in schema.facts if f in flat}  # what flatten(nest(flat)) gives, without the walks
+    return report
 
 
 def _canon(text: str) -> str:
@@ -353,7 +416,19 @@ def _resolve_totals(flat: dict[str, Any], formulas: set[str]) -> set[str]:
     type check reports it.
     """
     computed = load_rules().computed()
-    derived: set[str] = set()
+    order = _totals_order()
+    if order is not None:  # the same settlement, in an order where every part comes before its total
+        derived: set[str] = set()
+        for fact_id in order:
+            if fact_id in formulas or value_of(flat.get(fact_id)) is not None:
+                derived.add(fact_id)
+                numbers = [value_of(flat.get(t.fact)) for t in computed[fact_id]]
+                if any(n is None for n in numbers):
+                    flat[fact_id] = None
+                elif fact_id in formulas:
+                    flat[fact_id] = sum(t.coef * n for t, n in zip(computed[fact_id], numbers, strict=True))
+        return derived
+    derived = set()
     done: set[str] = set()
 
     def value(fact_id: str, trail: tuple[str, ...] = ()) -> Any:
@@ -374,6 +449,29 @@ def _resolve_totals(flat: dict[str, Any], formulas: set[str]) -> set[str]:
     for fact_id in computed:
         value(fact_id)
     return derived
+
+
+@cache
+def _totals_order() -> tuple[str, ...] | None:
+    """The template's sums, each after the sums it adds up; None when they refer to each other in a
+    circle (then `_resolve_totals` walks them one by one, and says so)."""
+    computed = load_rules().computed()
+    order: dict[str, None] = {}
+    visiting: set[str] = set()
+
+    def visit(fact_id: str) -> bool:
+        if fact_id not in computed or fact_id in order:
+            return True
+        if fact_id in visiting:
+            return False
+        visiting.add(fact_id)
+        if not all(visit(t.fact) for t in computed[fact_id]):
+            return False
+        visiting.discard(fact_id)
+        order[fact_id] = None
+        return True
+
+    return tuple(order) if all(visit(f) for f in computed) else None
 
 
 def layout_version() -> str:
