@@ -283,5 +283,5 @@ def write_book(book, result: Result, explanations: list[Explanation]) -> None:
     rows += [[e.fingerprint, e.rule, e.cells, e.warning, e.text] for e in result.lapsed]
     used = max([e.row for e in explanations] + [FIRST_ROW + ROWS - 1])
     rows += [[None] * len(HEADER) for _ in range(used - FIRST_ROW + 1 - len(rows))]
-    head = [[f"复核说明：对警告逐条说明理由"], [HOW_TO], list(HEADER)]
+    head = [["复核说明：对警告逐条说明理由"], [HOW_TO], list(HEADER)]
     book.write_rows(SHEET, head + rows, {})
