@@ -9,6 +9,7 @@ workbooks whose sums were saved without values.
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 
 import pytest
 from conftest import EXAMPLES, example
@@ -48,8 +49,8 @@ def test_validate_finds_what_judge_finds_for_every_instance(name):
         _, finding = validate_module.judge(inst, report.facts, report.prior_hints or None, report.derived)
         if finding:
             expected.append(finding)
-    found = [f for f in validate_module.validate(report).findings if f.rule != "value.type"]
-    assert found == [f for f in expected if f.rule != "value.type"]
+    found = [replace(f, fingerprint="") for f in validate_module.validate(report).findings if f.rule != "value.type"]
+    assert found == [f for f in expected if f.rule != "value.type"]  # judge's findings are not yet fingerprinted
 
 
 @pytest.mark.parametrize("name", NAMES)

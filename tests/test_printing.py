@@ -25,7 +25,7 @@ from openpyxl import load_workbook
 from conftest import example, run_cli, soffice
 from xxgk import from_document
 from xxgk.checks import SHEET as CHECK_SHEET
-from xxgk.consolidate import DETAIL_KEYS, numeric_facts
+from xxgk.consolidate import DETAIL_KEYS, REVIEW_KEYS, REVIEW_LABELS, numeric_facts
 from xxgk.layout import load_layout
 from xxgk.schema import load_schema
 from xxgk.template import fill, print_lines
@@ -96,7 +96,9 @@ def test_every_text_prints_to_its_last_line(lushan):
 def test_the_check_sheet_is_printed_only_when_asked_and_fits_its_page_width(lushan):
     title = "校验：勾稽关系与填写规范"
     assert not any(title in page for page in lushan["pages"])
-    assert len(lushan["pages"]) == len(load_layout().sheets)  # one page for each part of the report
+    # one page for each part of the report, then one for the 复核说明 (explanations of warnings) it carries
+    assert len(lushan["pages"]) == len(load_layout().sheets) + 1
+    assert "复核说明" in lushan["pages"][-1] and not any("复核说明" in page for page in lushan["pages"][:-1])
     checks = [page for page in lushan["asked"] if "applications.balance" in page or title in page]
     assert checks, "the 校验 sheet, shown again, did not print"
     for page in checks:  # one page wide: the first and the last column on every page, under the repeated header
@@ -166,7 +168,7 @@ def test_no_english_header_on_a_visible_sheet_of_the_total(total):
     assert detail.row_dimensions[1].hidden  # the ids readers go by
     assert [c.value for c in detail[1]][:len(DETAIL_KEYS)] == list(DETAIL_KEYS)
     schema = load_schema()
-    assert [c.value for c in detail[2]][len(DETAIL_KEYS):] == [schema.describe(f) for f in numeric_facts()]
+    assert [c.value for c in detail[2]][len(DETAIL_KEYS):] == [schema.describe(f) for f in numeric_facts()] + list(REVIEW_LABELS)
 
 
 def test_total_sheets_are_laid_out_for_screen_and_paper(total):
@@ -187,8 +189,9 @@ def test_the_total_prints_in_a_bounded_number_of_pages(total):
     """Before: 37 pages for two units (every 明细 column at default width, one page each way). Now: the
     report's five, the 明细 a few pages wide with level and name on each, the 清单 on one."""
     printed = total["pages"]
-    wide = math.ceil((sum(DETAIL_WIDTHS.values()) + FACT_WIDTH * len(numeric_facts())) / PAGE_UNITS)
-    assert len(printed) <= len(load_layout().sheets) + wide + 1, len(printed)
+    columns = [*DETAIL_KEYS, *numeric_facts(), *REVIEW_KEYS]
+    wide = math.ceil(sum(DETAIL_WIDTHS.get(c, FACT_WIDTH) for c in columns) / PAGE_UNITS)
+    assert len(printed) <= len(load_layout().sheets) + 1 + wide + 1, len(printed)  # report, 复核说明, 明细, 清单
     detail = [p for p in printed if "层级" in p]
     assert len(detail) == wide
     assert all("单位名称" in p and "第" in p for p in detail)  # titles and page numbers on every page

@@ -22,6 +22,7 @@ HEADER = ("指纹", "规则", "单元格", "警告内容", "说明（为什么�
 FINGERPRINT_COL, RULE_COL, CELLS_COL, WARNING_COL, TEXT_COL = 1, 2, 3, 4, 5
 HEADER_ROW = 3
 FIRST_ROW = HEADER_ROW + 1
+PRINTED_BLANK = 8  # rows printed when the sheet holds no explanation yet
 ROWS = 60  # input rows the template offers: a report has a handful of warnings (each row costs every read)
 STRICT_KEY = "strict"  # identity-sheet row: open warnings block finalising (`xxgk distribute --strict`)
 HOW_TO = ("每条警告一行：把 xxgk validate 列出的「指纹」复制到 A 列（规则、单元格、警告内容可一并复制，便于阅读），"
@@ -161,6 +162,9 @@ def render(ws, rows: list[list[str]] | None = None, locked: bool = False) -> Non
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+    # printed with the report: the explanations given (a finalised copy's) and a few blank lines, not the
+    # whole empty form
+    ws.print_area = f"A1:E{FIRST_ROW + max(len(rows), PRINTED_BLANK) - 1}"
     ws.protection.sheet = True
     ws.protection.formatColumns = False
     ws.protection.formatRows = False

@@ -16,7 +16,9 @@ from .template import SheetForm, formed_sheet_xml, label_lines
 
 DETAIL_HEADERS = {"level": "层级", "agency": "单位名称", "agency_code": "机关代码", "file": "来源文件",
                   "sha256": "SHA-256", "status": "校验结果"}
-DETAIL_WIDTHS = {"level": 5, "agency": 22, "agency_code": 20, "file": 24, "sha256": 16, "status": 18}
+DETAIL_WIDTHS = {"level": 5, "agency": 22, "agency_code": 20, "file": 24, "sha256": 16, "status": 18,
+                 "explanations": 40, "open_warnings": 40}  # the last two: warnings in words (see review)
+_REVIEW_COUNTS = ("warnings_explained", "warnings_open")
 FACT_WIDTH = 11
 MANIFEST_KEYS = {"tool": "工具版本", "ruleset": "规则版本", "template": "模板版本", "agency": "汇总机关",
                  "year": "年度", "run_id": "运行标识"}
@@ -65,10 +67,10 @@ def detail_sheet(wb, title: str, rows: Iterable[list[Any]]) -> Iterator[bytes]:
     ws = wb[title]
     rows = iter(rows)
     ids = next(rows, [])
-    kinds = {f: load_schema().facts[f].kind for f in numeric_facts()}
+    kinds = {f: load_schema().facts[f].kind for f in numeric_facts()} | dict.fromkeys(_REVIEW_COUNTS, "count")
     looks = _style_ids(ws, _LOOKS)
     per_col = [kinds.get(str(i), "text") for i in ids]
-    body = tuple(looks["center"] if i == "level" else looks["wrap"] if i == "status" else looks[k if k in ("count", "amount")
+    body = tuple(looks["center"] if i == "level" else looks["wrap"] if i in ("status", "explanations", "open_warnings") else looks[k if k in ("count", "amount")
                  else "text"] for i, k in zip(ids, per_col, strict=True)) or (looks["text"],)
     total = tuple(looks["total_" + k] if k in ("count", "amount") else looks["total_text"] for k in per_col) or (looks["text"],)
     widths = tuple(DETAIL_WIDTHS.get(str(i), FACT_WIDTH) for i in ids)
