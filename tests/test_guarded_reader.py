@@ -235,6 +235,32 @@ def test_a_far_cell_is_refused_however_its_reference_is_written(tmp_path, good, 
     refused(tmp_path, "far.xlsx", data, "数据区域异常大", "1,048,576 行")
 
 
+@pytest.mark.parametrize("cell", FAR, ids=range(len(FAR)))
+def test_the_quick_area_bound_is_never_below_the_exact_area(good, cell):
+    """The check's cheap first scan may only overestimate: every far reference it must see, it sees."""
+    from xxgk.workbook import _extent, _extent_bound
+
+    with zipfile.ZipFile(io.BytesIO(good)) as z:
+        bodies = [z.read(T3).replace(b"</sheetData>", b'<row r="30">' + cell + b"</row></sheetData>")] + \
+                 [z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/")]
+    for body in bodies:
+        rows, cols = _extent(body)
+        bound_rows, bound_cols = _extent_bound(body)
+        assert bound_rows >= rows and bound_cols >= cols, (cell, rows, cols, bound_rows, bound_cols)
+    assert _extent(bodies[0])[0] == 1048576
+
+
+def test_a_far_reference_in_a_cells_text_is_no_far_cell(tmp_path, good):
+    """Text that looks like a far reference overshoots the quick bound; the exact scan then lets the file through."""
+    text = b'<t xml:space="preserve">r="XFD1048576"</t>'
+    row = b'<row r="200"><c r="A200" t="inlineStr"><is>' + text + b"</is></c></row>"
+    path = tmp_path / "text.xlsx"
+    path.write_bytes(rezip(good, on(T3, lambda b: b.replace(b"</sheetData>", row + b"</sheetData>"))))
+    proc = run("validate", path)
+    assert proc.returncode in (0, 1), (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    assert "数据区域异常大" not in proc.stdout + proc.stderr
+
+
 def test_error_and_formula_cells_are_seen_whatever_the_quoting(tmp_path, good):
     """An error value and a formula without a value read as '' in calamine: the XML scan must still find them."""
     layout = load_layout()

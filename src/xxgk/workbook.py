@@ -48,6 +48,8 @@ _ATTR = re.compile(rb"(?<![^\s\"'])([^\s=\"'<>/]++)\s*+=\s*+(?:\"([^\"]*+)\"|'([
 # every `r` that is a cell address, in attribute text: the closing quote is left for the next match
 _R_ADDRESS = re.compile(rb"[\s\"']r\s*+=\s*+([\"'])([A-Za-z]*+)(\d++)(?=\1)")
 _ADDRESS = re.compile(rb"([A-Za-z]*)(\d+)")
+# the same, in any text (a superset: see `_extent_bound`)
+_R_ANYWHERE = re.compile(rb"r\s*+=\s*+[\"']([A-Za-z]*+)(\d++)")
 
 
 # What workbook.xml and its rels say (sheet parts, defined names), by the exact bytes of both parts:
@@ -135,7 +137,16 @@ class _Package(Package):
         return self.extents[part]
 
     def check_extent(self, sheet: str, limit: int = MAX_SHEET_CELLS) -> None:
-        """Refuse a sheet whose used area is absurd: reading it would need a cell grid of that size."""
+        """Refuse a sheet whose used area is absurd: reading it would need a cell grid of that size.
+
+        A cheap bound first (`_extent_bound`, never below the exact extent): when it is within the
+        limit so is the used area; only beyond it is the exact extent measured, to refuse or not.
+        """
+        part = self.sheet_parts.get(sheet)
+        if part not in self.extents:
+            rows, cols = _extent_bound(self.read(part)) if part and self.has(part) else (0, 0)
+            if rows * cols <= limit:
+                return
         rows, cols = self.extent(sheet)
         if rows * cols > limit:
             raise self.refuse(f"工作表「{sheet}」的数据区域异常大（{rows:,} 行 × {cols:,} 列），不是正常的年度报告，已拒绝")
@@ -186,6 +197,20 @@ def _extent(sheet_xml: bytes) -> tuple[int, int]:
     rows = max((int(digits) for _, _, digits in found), default=0)
     cols = max((_col_number(letters.decode()) for letters in {lt for _, lt, _ in found}), default=0)
     return rows, cols
+
+
+def _extent_bound(sheet_xml: bytes) -> tuple[int, int]:
+    """(rows, columns) at least as large as `_extent`'s, by one scan of the whole part.
+
+    Every `r = "address"` anywhere counts, not only in cell and row tags: a superset of what
+    `_extent` counts (each of its matches is one of these, with the same letters and digits), so the
+    bound can only be larger. About three times cheaper than finding the tags first.
+    """
+    found = _R_ANYWHERE.findall(sheet_xml)
+    if not found:
+        return 0, 0
+    letters, digits = zip(*found)
+    return max(map(int, digits)), max(_col_number(lt.decode()) for lt in set(letters))
 
 
 def _normal(value: Any) -> Any:
