@@ -27,6 +27,7 @@ MAX_RATIO = 200  # a worksheet compresses about 10 to 30 times; a bomb by thousa
 MAX_TREE_BYTES = 16 * 2**20  # a part parsed whole into a tree: about 400 MB of memory at worst
 _INFLATE_LIMIT = 1032  # the most deflate can inflate one byte
 _CHUNK = 64 * 1024
+_FIRST = 4096  # the first read of a part in the inspection: its whole when smaller
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED = 0x1  # general purpose flag bit 0 of a zip member
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # the only two an OOXML package may use
@@ -114,8 +115,8 @@ class Package:
         zipfile, which stops at the declared size and checks the CRC, so a lying header goes no
         further. No part of an Office file has a DTD: one is refused (entity expansion, external
         entities), wherever it stands before the root element. A part no longer than the first chunk
-        read for that check is inflated whole by it (its size and CRC checked): it is kept, so that
-        reading it later inflates nothing again.
+        read for that check (4 KB) is inflated whole by it (its size and CRC checked): it is kept, so that
+        reading it later inflates nothing again; a larger part is only inflated as far as its prolog.
         """
         if len(infos) > MAX_PARTS:
             raise self.refuse(f"文件中有 {len(infos)} 个部件，不是正常的 Office 文件，已拒绝")
@@ -140,12 +141,12 @@ class Package:
                 continue
             try:
                 with self.zip.open(info) as fh:
-                    if info.file_size < _CHUNK:  # the first read takes it all, up to the CRC check at its end
-                        body = fh.read(_CHUNK)
+                    if info.file_size < _FIRST:  # the first read takes it all, up to the CRC check at its end
+                        body = fh.read(_FIRST)
                         self._parts[info.filename] = body
                         chunks = iter((body,))
-                    else:
-                        chunks = iter(lambda: fh.read(_CHUNK), b"")
+                    else:  # a prolog is a few hundred bytes: a part nobody reads is not inflated for it
+                        chunks = itertools.chain((fh.read(_FIRST),), iter(lambda: fh.read(_CHUNK), b""))
                     dtd = prolog_has_dtd(chunks)
                     if inflate_all:
                         for _ in chunks:  # the rest too, so that zipfile checks its size and CRC
