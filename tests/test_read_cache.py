@@ -97,3 +97,19 @@ def test_a_changed_rels_part_after_a_good_read_is_refused(tmp_path, good):
     changed = rezip(good, "xl/_rels/workbook.xml.rels", lambda body: re.sub(rb'Target="[^"]*"', b'Target=""', body))
     with pytest.raises(NotAReport, match="没有带 Id 和 Target 的关系"):
         read(tmp_path, changed)
+
+
+@pytest.mark.parametrize("declaration", [
+    b'<!DOCTYPE w [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>',
+    b'<!DOCTYPE w SYSTEM "http://example.invalid/w.dtd">',
+    b'<!DOCTYPE w [<!ENTITY x SYSTEM "file:///etc/hostname">]>',
+])
+def test_the_workbook_part_parser_refuses_a_dtd_even_past_the_inspection(good, declaration):
+    """The inspection refuses a DTD first; the parser of workbook.xml refuses one on its own as well."""
+    package = workbook._Package("report.xlsx", good)
+    body = package.read("xl/workbook.xml")
+    package._parts["xl/workbook.xml"] = declaration + (body.split(b"?>", 1)[-1] if body.startswith(b"<?xml") else body)
+    with pytest.raises(NotAReport, match="已损坏"):
+        package._book_parts()
+    package._parts["xl/workbook.xml"] = body
+    assert package._book_parts() == (package.sheet_parts, package.names)

@@ -21,7 +21,7 @@ from python_calamine import CalamineWorkbook
 
 from .errors import NotAReport
 from .layout import META_SHEET, SETTING_PREFIX, fact_for_name, formula, load_layout, name_for
-from .package import WORKBOOK, Package, open_package
+from .package import MAX_TREE_BYTES, WORKBOOK, Package, open_package
 from .report import Report
 from .rules import load_rules, value_of, whole
 from .schema import load_schema
@@ -31,6 +31,10 @@ _NS = {
     "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
     "pr": "http://schemas.openxmlformats.org/package/2006/relationships",
 }
+_SHEET = (_NS["m"] + "}sheets", _NS["m"] + "}sheet")  # paths below the root, as expat names them
+_DEFINED_NAME = (_NS["m"] + "}definedNames", _NS["m"] + "}definedName")
+_RELATIONSHIP = (_NS["pr"] + "}Relationship",)
+_R_ID = _NS["r"] + "}id"
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)$")
 DETAIL_SHEET = "明细"  # see consolidate
 PRIOR_HINT = SETTING_PREFIX + "prior."  # setting cells named after a fact: last year's value of it
@@ -86,6 +90,10 @@ def _address(value: bytes | None) -> tuple[int, int] | None:
     return (int(m.group(2)), _col_number(m.group(1).decode())) if m else None
 
 
+class _Declared(Exception):
+    """A DTD or an entity declared in a part: refused, never expanded."""
+
+
 class _Package(Package):
     """The workbook's zip, its sheet names, sheet part paths and defined names."""
 
@@ -107,28 +115,77 @@ class _Package(Package):
 
     def _book_parts(self) -> tuple[dict[str, str], dict[str, str]]:
         """Sheet name -> part, and workbook-level defined names, parsed from workbook.xml and its rels."""
-        root = self.xml("xl/workbook.xml")
-        rels = self.xml("xl/_rels/workbook.xml.rels")
-        targets = {r.get("Id"): r.get("Target") for r in rels.findall("pr:Relationship", _NS)
-                   if r.get("Id") and r.get("Target")}
+        book = self._elements("xl/workbook.xml", {_SHEET, _DEFINED_NAME})
+        rels = self._elements("xl/_rels/workbook.xml.rels", {_RELATIONSHIP})
+        targets = {a.get("Id"): a.get("Target") for _, a, _ in rels if a.get("Id") and a.get("Target")}
         sheet_parts: dict[str, str] = {}
-        for sheet in root.findall("m:sheets/m:sheet", _NS):
+        for _, sheet, _ in (e for e in book if e[0] == _SHEET):
             name = sheet.get("name")
             if not name:
                 raise self.refuse(_BROKEN_BOOK.format("有一个工作表没有名称"))
-            target = targets.get(sheet.get(f"{{{_NS['r']}}}id"))
+            target = targets.get(sheet.get(_R_ID))
             if not target:
                 raise self.refuse(_BROKEN_BOOK.format(f"工作表「{name}」在 xl/_rels/workbook.xml.rels 中没有带 Id 和 Target 的关系"))
             part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
             sheet_parts[name] = part
         names: dict[str, str] = {}
-        for defined in root.findall("m:definedNames/m:definedName", _NS):
+        for _, defined, text in (e for e in book if e[0] == _DEFINED_NAME):
             name = defined.get("name")
             if not name:
                 raise self.refuse(_BROKEN_BOOK.format("有一个定义名称没有 name"))
             if defined.get("localSheetId") is None:
-                names[name] = (defined.text or "").strip()
+                names[name] = text.strip()
         return sheet_parts, names
+
+    def _elements(self, name: str, wanted: set[tuple[str, ...]]) -> list[tuple[tuple[str, ...], dict, str]]:
+        """(path, attributes, text before any child) of the elements of one XML part at the `wanted` paths
+        (tuples of namespace-qualified names below the root, whatever the root), in document order.
+
+        Parsed with expat, as defusedxml's parser would be, minus its pure-Python tree: a part too big to
+        hold, not well-formed, or declaring a DTD or an entity (also refused by the package inspection)
+        is refused; no entity is ever expanded, no external resource ever read.
+        """
+        from xml.parsers import expat
+
+        if not self.has(name):
+            raise self.refuse(self.kind.damaged)
+        if self.zip.getinfo(name).file_size > MAX_TREE_BYTES:
+            raise self.refuse(f"文件的 {name} 解压后达 {self.zip.getinfo(name).file_size / 2**20:,.0f} MB，远超正常大小，已拒绝")
+        found: list[tuple[tuple[str, ...], dict, list[str]]] = []
+        path: list[str] = []
+        open_: list[list[str] | None] = []  # per open element: its text pieces while no child has begun, else None
+
+        def start(tag: str, attrs: dict) -> None:
+            if open_:
+                open_[-1] = None
+            path.append(tag)
+            here = tuple(path[1:])
+            text: list[str] | None = [] if here in wanted else None
+            if text is not None:
+                found.append((here, attrs, text))
+            open_.append(text)
+
+        def end(tag: str) -> None:
+            path.pop()
+            open_.pop()
+
+        def text(data: str) -> None:
+            if open_ and open_[-1] is not None:
+                open_[-1].append(data)
+
+        def declared(*_: Any) -> None:
+            raise _Declared
+
+        parser = expat.ParserCreate(namespace_separator="}")
+        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
+        parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = parser.UnparsedEntityDeclHandler = declared
+        parser.ExternalEntityRefHandler = declared
+        try:
+            parser.Parse(self.read(name), True)
+        except (expat.ExpatError, _Declared, ValueError):
+            raise self.refuse(self.kind.damaged) from None
+        return [(here, attrs, "".join(pieces)) for here, attrs, pieces in found]
 
     def extent(self, sheet: str) -> tuple[int, int]:
         part = self.sheet_parts.get(sheet)
