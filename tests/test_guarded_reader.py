@@ -173,6 +173,29 @@ def test_a_member_stored_twice_is_refused(tmp_path, good):
     refused(tmp_path, "twice.xlsx", out.getvalue(), "出现了两次", T3)
 
 
+def test_a_member_named_otherwise_in_its_local_header_is_refused(tmp_path, good):
+    """The central directory says one name, the member's own header another: which one a reader
+    believes is its choice, so neither is read."""
+    data = bytearray(good)
+    local = [m.start() for m in re.finditer(re.escape(T3.encode()), good) if good[m.start() - 30:m.start() - 26] == b"PK\x03\x04"]
+    assert len(local) == 1
+    data[local[0]:local[0] + len(T3)] = T3.replace("sheet3", "sheet9").encode()
+    refused(tmp_path, "renamed.xlsx", bytes(data), "不是有效的 Excel 工作簿")
+
+
+def test_a_member_whose_bytes_do_not_match_its_crc_is_refused(tmp_path, good):
+    """A few bytes of a sheet stored uncompressed (the rest deflated, a small file) changed after its CRC was written."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename),
+                         compress_type=zipfile.ZIP_STORED if info.filename == T3 else zipfile.ZIP_DEFLATED)
+    data = out.getvalue()
+    at = data.index(b"<sheetData>", zipfile.ZipFile(io.BytesIO(data)).getinfo(T3).header_offset)  # in sheet3's bytes
+    data = data[:at] + b"<sheetDatA>" + data[at + 11:]
+    refused(tmp_path, "crc.xlsx", data, "不是有效的 Excel 工作簿")
+
+
 # -- import of a Word file goes through the same guard ---------------------------------------------
 
 

@@ -65,6 +65,7 @@ class Package:
         self.kind = kind
         if data.startswith(_OLE_MAGIC):
             raise self.refuse(kind.encrypted)
+        self._data = memoryview(data)
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self.zip.infolist()
@@ -88,9 +89,41 @@ class Package:
         if kept is not None:
             return kept
         try:
-            return self.zip.read(name)
+            return self._inflate(self.zip.getinfo(name))
         except DAMAGED:
             raise self.refuse(self.kind.damaged) from None
+
+    def _span(self, info: zipfile.ZipInfo) -> memoryview:
+        """A member's stored bytes, found through its local header, checked as zipfile checks it (signature,
+        the same name as in the central directory, no patch data or strong encryption, within the file)."""
+        at = info.header_offset
+        header = bytes(self._data[at:at + 30])
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile("bad local header")
+        flags, name_len, extra_len = (int.from_bytes(header[i:i + 2], "little") for i in (6, 26, 28))
+        if info.flag_bits & 0x60:  # compressed patched data, strong encryption: what zipfile does not read
+            raise NotImplementedError("unsupported member")
+        name = bytes(self._data[at + 30:at + 30 + name_len]).decode("utf-8" if flags & 0x800 else "cp437")
+        if name != info.orig_filename:
+            raise zipfile.BadZipFile("member names differ")
+        start = at + 30 + name_len + extra_len
+        if start + info.compress_size > len(self._data):
+            raise zipfile.BadZipFile("member past the end")
+        return self._data[start:start + info.compress_size]
+
+    def _inflate(self, info: zipfile.ZipInfo, limit: int | None = None) -> bytes:
+        """A member inflated in one call (what zipfile does in many): whole, at most its declared size, its
+        size and CRC checked; or, with `limit`, its first `limit` bytes only (a prolog), nothing checked."""
+        raw = self._span(info)
+        if info.compress_type == zipfile.ZIP_STORED:
+            body = bytes(raw[:limit] if limit is not None else raw)
+        elif limit is not None:
+            return zlib.decompressobj(-15).decompress(raw[:3 * limit + 1024], limit)  # 3x: deflate's worst case, and more
+        else:
+            body = zlib.decompressobj(-15).decompress(raw, max(info.file_size, 1))  # 0 would mean: no limit
+        if limit is None and (len(body) != info.file_size or zlib.crc32(body) != info.CRC):
+            raise zipfile.BadZipFile("bad size or CRC")
+        return body
 
     def xml(self, name: str, what: str | None = None):
         """One XML part parsed whole (defusedxml): a part too big to hold as a tree, or not well-formed, is refused."""
@@ -140,21 +173,29 @@ class Package:
             if info.is_dir():
                 continue
             try:
-                with self.zip.open(info) as fh:
-                    if info.file_size < _FIRST:  # the first read takes it all, up to the CRC check at its end
-                        body = fh.read(_FIRST)
-                        self._parts[info.filename] = body
-                        chunks = iter((body,))
-                    else:  # a prolog is a few hundred bytes: a part nobody reads is not inflated for it
-                        chunks = itertools.chain((fh.read(_FIRST),), iter(lambda: fh.read(_CHUNK), b""))
-                    dtd = prolog_has_dtd(chunks)
-                    if inflate_all:
+                if inflate_all:
+                    with self.zip.open(info) as fh:
+                        chunks = iter(lambda: fh.read(_CHUNK), b"")
+                        dtd = prolog_has_dtd(chunks)
                         for _ in chunks:  # the rest too, so that zipfile checks its size and CRC
                             pass
+                elif info.file_size < _FIRST:  # inflated whole at once, its size and CRC checked
+                    body = self._parts[info.filename] = self._inflate(info)
+                    dtd = prolog_has_dtd((body,))
+                else:  # a prolog is a few hundred bytes: a part nobody reads is not inflated for it
+                    first = self._inflate(info, _FIRST)
+                    dtd = prolog_has_dtd(itertools.chain((first,), self._after(info, len(first))))
             except DAMAGED:
                 raise self.refuse(self.kind.damaged) from None
             if dtd:
                 raise self.refuse(f"文件的 {info.filename} 含有 DTD/实体声明（正常的 Office 文件没有），可能是恶意文件，已拒绝")
+
+
+    def _after(self, info: zipfile.ZipInfo, skip: int) -> Iterator[bytes]:
+        """A member's bytes after its first `skip`, streamed by zipfile: for the rare prolog longer than a first read."""
+        with self.zip.open(info) as fh:
+            fh.read(skip)
+            yield from iter(lambda: fh.read(_CHUNK), b"")
 
 
 _LAST: list = []  # (data, kind, package) of the last package opened through `open_package`

@@ -272,7 +272,10 @@ def _extent_bound(sheet_xml: bytes) -> tuple[int, int]:
 
 
 def _normal(value: Any) -> Any:
-    if value is None or type(value) in (str, int):  # most cells: nothing to change
+    kind = type(value)
+    if kind is float:  # a figure as calamine gives it: `whole`, inline (the commonest cell)
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if value is None or kind is str or kind is int:  # nothing to change
         return value
     value = whole(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
@@ -503,9 +506,10 @@ def _resolve_totals(flat: dict[str, Any], formulas: set[str]) -> set[str]:
     if order is not None:  # the same settlement, in an order where every part comes before its total
         derived: set[str] = set()
         for fact_id in order:
-            if fact_id in formulas or value_of(flat.get(fact_id)) is not None:
+            own = flat.get(fact_id)
+            if fact_id in formulas or (own if type(own) is int else value_of(own)) is not None:
                 derived.add(fact_id)
-                numbers = [value_of(flat.get(t.fact)) for t in computed[fact_id]]
+                numbers = [v if type(v) is int else value_of(v) for v in map(flat.get, _parts_of(fact_id))]
                 if any(n is None for n in numbers):
                     flat[fact_id] = None
                 elif fact_id in formulas:
@@ -532,6 +536,12 @@ def _resolve_totals(flat: dict[str, Any], formulas: set[str]) -> set[str]:
     for fact_id in computed:
         value(fact_id)
     return derived
+
+
+@cache
+def _parts_of(fact_id: str) -> tuple[str, ...]:
+    """The facts a template sum adds up, in its terms' order."""
+    return tuple(t.fact for t in load_rules().computed()[fact_id])
 
 
 @cache
