@@ -211,12 +211,30 @@ def tree_pss_mb(root: int) -> float:
     return total / 1024
 
 
+PYCACHE: list[str] = []  # the folder of bytecode caches for every command run here (set in main)
+
+
 def command(xxgk_src: Path | None = None) -> tuple[list[str], dict[str, str]]:
-    """How to run `xxgk`: this checkout's, or another source tree's (put first on the path)."""
+    """How to run `xxgk`: this checkout's, or another source tree's (put first on the path).
+
+    With bytecode caches (in a temporary folder, written by a first warm-up run), as an installed
+    package has them: without them every run, and every worker, compiles the sources anew."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if PYCACHE:
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE[0]
     if xxgk_src is not None:
         env["PYTHONPATH"] = str(xxgk_src) + os.pathsep + env.get("PYTHONPATH", "")
     return [sys.executable, "-m", "xxgk.cli"], env
+
+
+def warm_up(folder: Path, out: Path, xxgk_src: Path | None = None) -> None:
+    """One small run, so that the measured runs find their bytecode caches written."""
+    few = folder.parent / f"warm-{folder.name}"
+    few.mkdir(exist_ok=True)
+    for path in sorted(folder.iterdir())[:3]:
+        (few / path.name).write_bytes(path.read_bytes())
+    run_consolidate(few, out, 2, True, xxgk_src)
 
 
 def run_consolidate(folder: Path, out: Path, jobs: int | None, html: bool = False,
@@ -261,6 +279,7 @@ def check_identical(folder: Path, out_dir: Path, base: str, html: bool, n: int) 
     names = [out, out.with_suffix(".manifest.json")] + ([out.with_suffix(".html")] if html else [])
     produced, cpu = {}, {}
     for label, src in (("base", tree / "src"), ("this", None)):
+        warm_up(folder, out_dir / f"warm-{label}" / "total.xlsx", src)
         run = run_consolidate(folder, out, 1, html, src)
         if run["rc"] != 0:
             return f"{label} run failed (exit {run['rc']}): {run['stderr'][-500:]}"
@@ -291,9 +310,11 @@ def main() -> int:
     bases = base_workbooks()
     rows, checks = [], []
     with tempfile.TemporaryDirectory() as tmp:
+        PYCACHE[:] = [str(Path(tmp) / "pycache")]
         for n in args.sizes:
             folder = Path(tmp) / f"n{n}"
             paths = make_files(folder, n, bases)
+            warm_up(folder, Path(tmp) / f"warm{n}" / "total.xlsx")
             floor(paths[: min(n, 50)])  # warm the page cache and the library
             floor_cpu, floor_wall = floor(paths)
             one = run_consolidate(folder, Path(tmp) / f"out{n}-jobs1" / "total.xlsx", 1, args.html)

@@ -473,7 +473,95 @@ def load_rules() -> RuleSet:
                 stamp.touch()
             except OSError:
                 pass  # no cache: the check simply runs again next time
-    return expand(raw, load_schema(), checked=True)
+    schema_bytes = schema_path("report.schema.json").read_bytes()
+    key = hashlib.sha256(b"\0".join((_CACHE_FORMAT, version_bytes(), text, schema_bytes))).hexdigest()[:32]
+    cached = _cached_rules(key)
+    if cached is not None:
+        return cached
+    ruleset = expand(raw, load_schema(), checked=True)
+    _store_rules(key, ruleset)
+    return ruleset
+
+
+# -- the expanded national rule set, cached per user ------------------------------------------------
+# Expanding the rule file (parsing every check, matching fact patterns, trying each text pattern) is a
+# good part of a cold `xxgk validate`. Its result is kept in the user's cache folder, keyed by the exact
+# bytes of the rule file and the schema and by the package version: a changed file or another version
+# never meets an old result. It is marshal data (strings, numbers, tuples), read as Python reads its own
+# bytecode caches, from a folder only this user writes; anything unreadable, or whose key inside does not
+# match, is ignored and the rules are expanded again. Written atomically (a new file renamed into place).
+
+_CACHE_FORMAT = b"xxgk-rules-1"
+_RULE_FIELDS = ("id", "format_rule", "kind", "severity", "source", "statement", "message", "requires", "computes",
+                "missing", "unstated", "origin", "issuer")
+
+
+def version_bytes() -> bytes:
+    from . import __version__
+
+    return __version__.encode()
+
+
+def _cache_file(key: str) -> Path | None:
+    folder = _cache_dir()
+    return folder / f"rules-{key}.marshal" if folder is not None else None
+
+
+def _comparison_data(c: Comparison | None) -> tuple | None:
+    if c is None:
+        return None
+    side = lambda terms: tuple((t.coef, t.source, t.fact, t.pattern) for t in terms)  # noqa: E731
+    return side(c.actual), c.op, side(c.expected)
+
+
+def _comparison(data: tuple | None) -> Comparison | None:
+    if data is None:
+        return None
+    actual, op, expected = data
+    return Comparison(tuple(Term(*t) for t in actual), op, tuple(Term(*t) for t in expected))
+
+
+def _store_rules(key: str, ruleset: RuleSet) -> None:
+    import marshal
+
+    path = _cache_file(key)
+    if path is None:
+        return
+    index = {id(rule): i for i, rule in enumerate(ruleset.rules)}
+    data = (_CACHE_FORMAT, key, ruleset.version,
+            tuple(tuple(getattr(rule, f) for f in _RULE_FIELDS) for rule in ruleset.rules),
+            tuple((index[id(inst.rule)], inst.bindings, _comparison_data(inst.check), _comparison_data(inst.when))
+                  for inst in ruleset.instances))
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "xb") as fh:
+            fh.write(marshal.dumps(data))
+        os.replace(partial, path)
+    except (OSError, ValueError):
+        try:
+            partial.unlink()
+        except OSError:
+            pass  # no cache: the rules are simply expanded again next time
+
+
+def _cached_rules(key: str) -> RuleSet | None:
+    import marshal
+
+    path = _cache_file(key)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            fmt, stored_key, version, rules_data, instances_data = marshal.loads(fh.read())
+        if fmt != _CACHE_FORMAT or stored_key != key:
+            return None
+        rules = [Rule(**dict(zip(_RULE_FIELDS, r, strict=True))) for r in rules_data]
+        instances = [Instance(rules[i], bindings, _comparison(check), _comparison(when))
+                     for i, bindings, check, when in instances_data]
+        return RuleSet(version, rules, instances)
+    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError):
+        return None
 
 
 def _checked_stamp(content: bytes) -> Path | None:
@@ -481,13 +569,19 @@ def _checked_stamp(content: bytes) -> Path | None:
 
     Checking costs an import of jsonschema, a good part of a cold start; an edited file is checked anew.
     """
+    folder = _cache_dir()
+    return folder / f"rules-ok-{hashlib.sha256(content).hexdigest()[:32]}" if folder is not None else None
+
+
+def _cache_dir() -> Path | None:
+    """The user's cache folder of xxgk (XDG_CACHE_HOME, else ~/.cache); None without a home directory."""
     base = os.environ.get("XDG_CACHE_HOME")
     if not base:
         try:
             base = Path.home() / ".cache"
         except RuntimeError:  # no home directory
             return None
-    return Path(base) / "xxgk" / f"rules-ok-{hashlib.sha256(content).hexdigest()[:32]}"
+    return Path(base) / "xxgk"
 
 
 def whole(value: Any) -> Any:
