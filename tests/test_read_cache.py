@@ -113,3 +113,19 @@ def test_the_workbook_part_parser_refuses_a_dtd_even_past_the_inspection(good, d
         package._book_parts()
     package._parts["xl/workbook.xml"] = body
     assert package._book_parts() == (package.sheet_parts, package.names)
+
+
+def test_the_same_workbook_part_stored_otherwise_reads_the_same(tmp_path, good):
+    """The cache is keyed by the part as stored: the same content stored uncompressed is another key,
+    parsed on its own, and gives the same report."""
+    first = read(tmp_path, good, "a.xlsx")
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            stored = info.filename in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels")
+            dst.writestr(info.filename, src.read(info.filename),
+                         compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+    before = len(workbook._BOOK_PARTS)
+    second = read(tmp_path, out.getvalue(), "b.xlsx")
+    assert second.facts == first.facts and second.derived == first.derived
+    assert len(workbook._BOOK_PARTS) == min(before + 1, workbook._BOOK_CACHE)

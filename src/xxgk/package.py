@@ -27,7 +27,7 @@ MAX_RATIO = 200  # a worksheet compresses about 10 to 30 times; a bomb by thousa
 MAX_TREE_BYTES = 16 * 2**20  # a part parsed whole into a tree: about 400 MB of memory at worst
 _INFLATE_LIMIT = 1032  # the most deflate can inflate one byte
 _CHUNK = 64 * 1024
-_FIRST = 4096  # the first read of a part in the inspection: its whole when smaller
+_FIRST = 1024  # the first read of a part in the inspection (a prolog is some 60 bytes): its whole when smaller
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED = 0x1  # general purpose flag bit 0 of a zip member
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # the only two an OOXML package may use
@@ -93,6 +93,15 @@ class Package:
         except DAMAGED:
             raise self.refuse(self.kind.damaged) from None
 
+    def stored(self, name: str) -> tuple[int, bytes]:
+        """A member as stored (its compression method and compressed bytes): the same stored bytes always
+        inflate to the same content, so they can key what was learnt from that content."""
+        info = self.zip.getinfo(name)
+        try:
+            return info.compress_type, bytes(self._span(info))
+        except DAMAGED:
+            raise self.refuse(self.kind.damaged) from None
+
     def _span(self, info: zipfile.ZipInfo) -> memoryview:
         """A member's stored bytes, found through its local header, checked as zipfile checks it (signature,
         the same name as in the central directory, no patch data or strong encryption, within the file)."""
@@ -148,7 +157,7 @@ class Package:
         zipfile, which stops at the declared size and checks the CRC, so a lying header goes no
         further. No part of an Office file has a DTD: one is refused (entity expansion, external
         entities), wherever it stands before the root element. A part no longer than the first chunk
-        read for that check (4 KB) is inflated whole by it (its size and CRC checked): it is kept, so that
+        read for that check (1 KB) is inflated whole by it (its size and CRC checked): it is kept, so that
         reading it later inflates nothing again; a larger part is only inflated as far as its prolog.
         """
         if len(infos) > MAX_PARTS:

@@ -56,12 +56,13 @@ _ADDRESS = re.compile(rb"([A-Za-z]*)(\d+)")
 _R_ANYWHERE = re.compile(rb"r\s*+=\s*+[\"']([A-Za-z]*+)(\d++)")
 
 
-# What workbook.xml and its rels say (sheet parts, defined names), by the exact bytes of both parts:
-# every file made from one template has the same two parts, parsed once per process. Keyed by content,
-# never by a file's name, so a changed workbook.xml is always parsed (and refused) on its own; a
-# part is only looked up after the package inspection has passed it (no DTD, sizes sane).
-_BOOK_PARTS: dict[tuple[bytes, bytes], tuple[dict[str, str], dict[str, str]]] = {}
-_POSITIONS: dict[tuple[bytes, bytes], tuple[dict, dict]] = {}  # the names resolved to cells, same key
+# What workbook.xml and its rels say (sheet parts, defined names), by the exact bytes of both parts as
+# stored (compressed: the same stored bytes always inflate to the same content, so nothing is inflated to
+# look them up): every file made from one template has the same two parts, parsed once per process.
+# Keyed by content, never by a file's name, so a changed workbook.xml is always parsed (and refused) on
+# its own; a part is only looked up after the package inspection has passed it (no DTD, sizes sane).
+_BOOK_PARTS: dict[tuple, tuple[dict[str, str], dict[str, str]]] = {}
+_POSITIONS: dict[tuple, tuple[dict, dict]] = {}  # the names resolved to cells, same key
 _BOOK_CACHE = 8  # templates of one run: one, or a few (a total's own, last year's)
 
 
@@ -102,7 +103,7 @@ class _Package(Package):
         self.extents: dict[str | None, tuple[int, int]] = {}
         key = None
         if self.has("xl/workbook.xml") and self.has("xl/_rels/workbook.xml.rels"):
-            key = (self.read("xl/workbook.xml"), self.read("xl/_rels/workbook.xml.rels"))
+            key = (self.stored("xl/workbook.xml"), self.stored("xl/_rels/workbook.xml.rels"))
         self.key = key
         known = _BOOK_PARTS.get(key) if key is not None else None
         if known is None:
