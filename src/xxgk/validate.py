@@ -52,7 +52,7 @@ def validate(report: "Report", prior: "Report | None" = None, local: "tuple[dict
     if prior is not None:
         result.findings.extend(_prior_year_findings(report, prior))
     prior_derived = prior.derived if prior is not None else frozenset()
-    numbers = {fact_id: value_of(value) for fact_id, value in facts.items()}
+    numbers = {fact_id: value if type(value) is int else value_of(value) for fact_id, value in facts.items()}  # int: as is
     national = load_rules().instances
     extra = local_instances(report, local)
     plans = (*_linear_plans(), *(None for _ in extra))  # local rules always go through `judge`
@@ -222,6 +222,14 @@ def _predicate(node: dict):
                 return False
         return True
 
+    if kind in ("integer", "number") and "const" not in node:
+        general = ok
+
+        def ok(value: Any) -> bool:  # the commonest case first: a figure that is an int (not a bool)
+            if type(value) is int:
+                return (low is None or value >= low) and (high is None or value <= high)
+            return general(value)
+
     return ok
 
 
@@ -230,17 +238,28 @@ def _plainly_valid(report: "Report") -> bool:
 
     Only when this says no does the full JSON Schema validation run (it then names each problem).
     """
-    checks = _fact_checks()
+    checks = _fact_order()
     if checks is None:
         return False
-    schema, facts = load_schema(), report.facts
-    for fact in schema:
-        if fact.id in facts:
-            if not checks[fact.id](facts[fact.id]):
+    facts = report.facts
+    for fact_id, required, check in checks:
+        value = facts.get(fact_id, _ABSENT)
+        if value is _ABSENT:
+            if required:
                 return False
-        elif fact.required:
+        elif not check(value):
             return False
-    return report.canonical or schema.nest(facts) == report.document
+    return report.canonical or load_schema().nest(facts) == report.document
+
+
+_ABSENT = object()
+
+
+@cache
+def _fact_order() -> tuple | None:
+    """(fact id, required, predicate) in the schema's order; None as `_fact_checks`."""
+    checks = _fact_checks()
+    return None if checks is None else tuple((f.id, f.required, checks[f.id]) for f in load_schema())
 
 
 def type_findings(report: "Report") -> list[Finding]:

@@ -313,15 +313,16 @@ def read(path: Path, data: bytes, sha256: str | None = None) -> Report:
     resolved = _POSITIONS.get(package.key) if package.key is not None else None
     if resolved is None:
         resolved = (*_resolve_names(package.names, path),)
-        resolved += (_header_cells(resolved[0]),)
+        resolved += (_header_cells(resolved[0]), {pos: f for f, pos in resolved[0].items()},
+                     tuple(dict.fromkeys(p[0] for p in resolved[0].values())))
         if package.key is not None:
             if len(_POSITIONS) >= _BOOK_CACHE:
                 _POSITIONS.pop(next(iter(_POSITIONS)))
             _POSITIONS[package.key] = resolved
-    positions, hints, headers = resolved
+    positions, hints, headers, by_pos, report_sheets = resolved
 
     grids: dict[str, list[list[Any]]] = {}
-    for sheet in {p[0] for p in positions.values()}:
+    for sheet in report_sheets:
         if sheet not in package.sheet_parts:
             raise NotAReport(f"缺少工作表「{sheet}」（可能被删除或改名）", path=str(path))
         package.check_extent(sheet)
@@ -354,7 +355,6 @@ def read(path: Path, data: bytes, sha256: str | None = None) -> Report:
         flat[fact_id] = value
 
     formulas: set[str] = set()
-    by_pos = {pos: f for f, pos in positions.items()}
     for sheet, cells in empty.items():
         for (row, col), (kind, text) in package.cell_kinds(sheet, cells).items():
             fact_id = by_pos[(sheet, row, col)]
