@@ -261,7 +261,7 @@ def test_a_far_cell_is_refused_however_its_reference_is_written(tmp_path, good, 
 @pytest.mark.parametrize("cell", FAR, ids=range(len(FAR)))
 def test_the_quick_area_bound_is_never_below_the_exact_area(good, cell):
     """The check's cheap first scan may only overestimate: every far reference it must see, it sees."""
-    from xxgk.workbook import _extent, _extent_bound
+    from xxgk.workbook import _FAR_ADDRESS, _extent, _extent_bound
 
     with zipfile.ZipFile(io.BytesIO(good)) as z:
         bodies = [z.read(T3).replace(b"</sheetData>", b'<row r="30">' + cell + b"</row></sheetData>")] + \
@@ -271,6 +271,7 @@ def test_the_quick_area_bound_is_never_below_the_exact_area(good, cell):
         bound_rows, bound_cols = _extent_bound(body)
         assert bound_rows >= rows and bound_cols >= cols, (cell, rows, cols, bound_rows, bound_cols)
     assert _extent(bodies[0])[0] == 1048576
+    assert _FAR_ADDRESS.search(bodies[0]), "the quickest look sees the far reference too"
 
 
 def test_a_far_reference_in_a_cells_text_is_no_far_cell(tmp_path, good):

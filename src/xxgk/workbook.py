@@ -54,6 +54,9 @@ _R_ADDRESS = re.compile(rb"[\s\"']r\s*+=\s*+([\"'])([A-Za-z]*+)(\d++)(?=\1)")
 _ADDRESS = re.compile(rb"([A-Za-z]*)(\d+)")
 # the same, in any text (a superset: see `_extent_bound`)
 _R_ANYWHERE = re.compile(rb"r\s*+=\s*+[\"']([A-Za-z]*+)(\d++)")
+# one of those with 3 letters or 4 digits (none: every reference within A1:ZZ999, `_NEAR_AREA` cells)
+_FAR_ADDRESS = re.compile(rb"r\s*+=\s*+[\"'](?:[A-Za-z]{3}|[A-Za-z]{0,2}+\d{4})")
+_NEAR_AREA = 999 * (26 + 26 * 26)
 
 
 # What workbook.xml and its rels say (sheet parts, defined names), by the exact bytes of both parts as
@@ -202,7 +205,10 @@ class _Package(Package):
         """
         part = self.sheet_parts.get(sheet)
         if part not in self.extents:
-            rows, cols = _extent_bound(self.read(part)) if part and self.has(part) else (0, 0)
+            xml = self.read(part) if part and self.has(part) else b""
+            if _NEAR_AREA <= limit and not _FAR_ADDRESS.search(xml):
+                return  # no reference anywhere has 3 letters or 4 digits: at most 999 rows x 702 columns
+            rows, cols = _extent_bound(xml)
             if rows * cols <= limit:
                 return
         rows, cols = self.extent(sheet)
