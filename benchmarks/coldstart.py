@@ -1,6 +1,6 @@
 """Start-up cost of the command, next to bare Python and a bare python-calamine read, in the same run.
 
-    python benchmarks/coldstart.py [--repeat 15]
+    python benchmarks/coldstart.py [--repeat 15] [--base COMMIT]
 
 Each command runs as a fresh process, `--repeat` times, alternating with its baseline so that the
 load of a shared machine falls on both alike; the median is shown. Goals (issue 14):
@@ -60,6 +60,8 @@ def pair(ours: list[str], base: list[str], repeat: int) -> tuple[tuple[float, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--base", help="also run this commit's `xxgk validate` (extracted with git archive), "
+                                       "alternating with this checkout's, under the same load")
     args = parser.parse_args()
     py = sys.executable
     script = Path(py).parent / ("xxgk.exe" if os.name == "nt" else "xxgk")
@@ -74,6 +76,15 @@ def main() -> int:
         calamine = ("import sys; from python_calamine import CalamineWorkbook as W; b = W.from_path(sys.argv[1]); "
                     f"[b.get_sheet_by_name(n).to_python() for n in {sheets!r}]")
         validates = pair([*xxgk_cmd, "validate", str(one)], [py, "-c", calamine, str(one)], args.repeat)
+        against_base = None
+        if args.base:
+            tree = Path(tmp) / "base"
+            tree.mkdir()
+            archive = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "archive", args.base],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+            base_cmd = ["env", f"PYTHONPATH={tree / 'src'}", py, "-m", "xxgk.cli", "validate", str(one)]
+            against_base = pair([py, "-m", "xxgk.cli", "validate", str(one)], base_cmd, args.repeat)
         probe = ("import sys, runpy; sys.argv = ['xxgk', 'validate', sys.argv[1]]; from xxgk import cli\n"
                  "try: cli.main(sys.argv[1:])\nexcept SystemExit: pass\n"
                  f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
@@ -84,6 +95,10 @@ def main() -> int:
                                                    ("xxgk validate one.xlsx", "python -c (calamine, 5 sheets)", validates)):
         print(f"| {label} | {w * 1000:.0f} ms | {c * 1000:.0f} ms | {base_label} | {bw * 1000:.0f} ms | {bc * 1000:.0f} ms | "
               f"{(w - bw) * 1000:+.0f} ms | {w / bw:.1f}x | {c / max(bc, 1e-3):.1f}x |")
+    if against_base is not None:
+        (w, c), (bw, bc) = against_base
+        print(f"| xxgk validate one.xlsx (python -m) | {w * 1000:.0f} ms | {c * 1000:.0f} ms | the same at {args.base} | "
+              f"{bw * 1000:.0f} ms | {bc * 1000:.0f} ms | {(w - bw) * 1000:+.0f} ms | {w / bw:.2f}x | {c / max(bc, 1e-3):.2f}x |")
     print(f"\n{args.repeat} runs each, alternating, median. Goals: --help <= +20 ms; validate <= 3x.")
     print(f"heavy modules imported by `xxgk validate`: {loaded[-1] if loaded and loaded[-1] else 'none'}")
     return 0
