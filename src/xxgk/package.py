@@ -199,7 +199,6 @@ class Package:
             if dtd:
                 raise self.refuse(f"文件的 {info.filename} 含有 DTD/实体声明（正常的 Office 文件没有），可能是恶意文件，已拒绝")
 
-
     def _after(self, info: zipfile.ZipInfo, skip: int) -> Iterator[bytes]:
         """A member's bytes after its first `skip`, streamed by zipfile: for the rare prolog longer than a first read."""
         with self.zip.open(info) as fh:
