@@ -147,6 +147,12 @@ def describe(finding: Finding) -> str:
     return f"规则 {finding.rule}" + (f"；单元格 {cells}" if cells else "") + f"；{finding.origin_label}"
 
 
+def note(finding: Finding) -> str:
+    """`describe` and the fingerprint: what a page lists beside a finding, so a reviewer can write an
+    explanation or a decision from the page."""
+    return describe(finding) + (f"；指纹 {finding.fingerprint}" if finding.fingerprint else "")
+
+
 # -- the sheet in the template -----------------------------------------------------------------------
 
 
