@@ -216,7 +216,10 @@ def fingerprint(raw: dict) -> str:
 
 def summary(raw: dict) -> tuple:
     """(sha256, issuer, year, number of rules): what a consolidation's manifest records of a file."""
-    return fingerprint(raw), str(raw.get("issuer", "")), raw.get("year"), len(raw.get("rules") or ())
+    year = raw.get("year")
+    rules = raw.get("rules")
+    return (fingerprint(raw), str(raw.get("issuer", "")), year if isinstance(year, int) else str(year),
+            len(rules) if isinstance(rules, list) else 0)  # hashable, whatever the file held
 
 
 def carried(identity: dict[str, Any]) -> tuple[tuple, ...]:
