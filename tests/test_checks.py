@@ -31,7 +31,10 @@ from xxgk.schema import load_schema
 from xxgk.template import build
 
 PORTABLE = {"IF", "AND", "OR", "NOT", "COUNT", "COUNTA", "COUNTIF", "ISBLANK", "ISNUMBER", "ISTEXT", "ISLOGICAL",
-            "INT", "LEN", "SUM", "ABS"}
+            "INT", "LEN", "SUM", "ABS",
+            # the print copy of 文字部分 cuts texts into lines: character-based in Excel, WPS and LibreOffice
+            # alike (not the byte-based MIDB/LEFTB), CHAR(10) is the line feed everywhere, IFERROR since Excel 2007
+            "MID", "LEFT", "FIND", "CHAR", "IFERROR"}
 
 
 def sheet_statuses(path: Path) -> tuple[str, list[str], dict[str, str]]:

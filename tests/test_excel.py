@@ -336,3 +336,46 @@ def test_functions_in_a_second_workbook_examine_the_report_they_point_at(write_w
     # something that is not a cell: said in the cell, never an exception
     assert XXGK_STATUS("报告.xlsx", other).startswith("无法校验：请给出报告中的一个单元格")
     assert XXGK_FINDING(1, None, 42, other).startswith("无法校验：请给出报告中的一个单元格")
+
+
+def test_result_sheet_gives_origin_and_the_fingerprint_a_clerk_copies(write_workbook, tmp_path):
+    """校验结果 names whose rule each finding is and its fingerprint; copied into the 复核说明 sheet
+    (in any spreadsheet, without the add-in) with a reason, it explains that warning."""
+    import openpyxl
+    from conftest import run_cli
+
+    from xxgk.excel import RESULT_HEADER
+    from xxgk.review import FIRST_ROW, SHEET
+
+    path = write_workbook(example("lushan-2021"), "鹿山.xlsx")
+    book = MemoryBook.from_xlsx(path)
+    result = validate_book(book)
+    (warning,) = result.warnings
+    rows = book.rows[RESULT_SHEET]
+    assert rows[1] == list(RESULT_HEADER)
+    column = {name: i for i, name in enumerate(RESULT_HEADER)}
+    (row,) = rows[2:]
+    assert row[column["规则"]] == warning.rule and row[column["口径"]] == "全国口径"
+    assert row[column["指纹"]] == warning.fingerprint and row[column["复核"]] == "未说明"
+    links = [a for (s, r, c), a in book.links.items() if s == RESULT_SHEET and r == 3]
+    assert [c for (s, r, c) in book.links if s == RESULT_SHEET and r == 3] == [column["单元格"] + 1] and links
+
+    wb = openpyxl.load_workbook(path)  # the clerk copies the 指纹 into 复核说明, as typed text
+    wb[SHEET][f"A{FIRST_ROW + 3}"] = row[column["指纹"]]
+    wb[SHEET][f"E{FIRST_ROW + 3}"] = "306 条含未列举的栏目"
+    copied = tmp_path / "鹿山（已说明）.xlsx"
+    wb.save(copied)
+    data = json.loads(run_cli("validate", "--format", "json", copied).stdout)["files"][0]
+    assert data["warnings_explained"] == 1 and data["findings"][0]["explanation"] == "306 条含未列举的栏目"
+    again = MemoryBook.from_xlsx(copied)
+    validate_book(again)
+    assert again.rows[RESULT_SHEET][2][column["复核"]] == "已说明"
+
+
+def test_export_json_from_the_addin_keeps_the_explanations(write_workbook, tmp_path):
+    document = example("lushan-2021")
+    (warning,) = xxgk.validate(xxgk.from_document(copy.deepcopy(document))).warnings
+    document["explanations"] = [{"fingerprint": warning.fingerprint, "explanation": "306 条含未列举的栏目"}]
+    book = MemoryBook.from_xlsx(write_workbook(document, "鹿山.xlsx"))
+    target = export_json(book, tmp_path / "导出.json")
+    assert json.loads(target.read_text(encoding="utf-8"))["explanations"] == document["explanations"]

@@ -321,8 +321,9 @@ def test_the_addin_finds_the_embedded_rules(distributed):
     result = validate_book(book)
     local = {f.rule for f in local_findings(result)}
     assert {"local.strict.public_affairs", "local.overview.mentions_platforms"} <= local
-    rules_column = [row[1] for row in book.rows[RESULT_SHEET][2:]]
-    assert "local.strict.public_affairs（地方口径·示例区政务公开办公室（虚构示例））" in rules_column
+    origin = {row[1]: row[6] for row in book.rows[RESULT_SHEET][2:]}  # the 口径 column
+    assert origin["local.strict.public_affairs"] == "地方口径·示例区政务公开办公室（虚构示例）"
+    assert origin.get("text.enumerated_parts", "全国口径") == "全国口径"
 
 
 def test_consolidate_applies_embedded_and_given_rules(distributed, capsys, tmp_path):

@@ -128,7 +128,7 @@ def roster_section(result: Audit) -> str:
 
 def decided_lists(r: Audited) -> str:
     """A report's findings in three lists by the reviewer's decision: 待复核, 确认, 排除 (with reasons)."""
-    from .review import CONFIRMED, DECISION_LABEL, DISMISSED, OPEN
+    from .review import CONFIRMED, DECISION_LABEL, DISMISSED, OPEN, note
 
     out = []
     for state in (OPEN, CONFIRMED, DISMISSED):
@@ -139,7 +139,7 @@ def decided_lists(r: Audited) -> str:
         for f in found[:MAX_FINDINGS]:
             reason = r.decided[f.fingerprint].reason if f.fingerprint in r.decided else ""
             items.append(f'<li class="{esc(f.severity)}">[{esc(SEVERITY_LABEL.get(f.severity, f.severity))}] {esc(f.message)}'
-                         f'<span class="note">（规则 {esc(f.rule)}；指纹 {esc(f.fingerprint)}）</span>'
+                         f'<span class="note">（{esc(note(f))}）</span>'
                          + (f"<br>理由：{esc(reason)}" if reason else "") + "</li>")
         more = f'<p class="note">另有 {len(found) - MAX_FINDINGS} 条，见 --format json 的输出。</p>' if len(found) > MAX_FINDINGS else ""
         out.append(f'<div class="decision" data-decision="{state}"><p><strong>{DECISION_LABEL[state]}（{len(found)} 处）</strong></p>'
@@ -160,7 +160,9 @@ def decisions_section(result: Audit) -> str:
 
 def report_sections(numbered: list[tuple[int, Audited]], reviewing: bool = False) -> str:
     """Every readable report: its status, chain, what the import could not read, and every finding
-    (`reviewing`: grouped by the reviewer's decision)."""
+    (`reviewing`: grouped by the reviewer's decision), each with its origin and fingerprint (see `review.note`)."""
+    from .review import note
+
     parts = []
     for n, r in numbered:
         if not r.readable:
@@ -180,7 +182,7 @@ def report_sections(numbered: list[tuple[int, Audited]], reviewing: bool = False
         elif ordered:
             body.append("<ol>" + "".join(
                 f'<li class="{esc(f.severity)}">[{esc(SEVERITY_LABEL.get(f.severity, f.severity))}] {esc(f.message)}'
-                f'<span class="note">（规则 {esc(f.rule)}）</span></li>' for f in ordered[:MAX_FINDINGS]) + "</ol>")
+                f'<span class="note">（{esc(note(f))}）</span></li>' for f in ordered[:MAX_FINDINGS]) + "</ol>")
             if len(ordered) > MAX_FINDINGS:
                 body.append(f'<p class="note">另有 {len(ordered) - MAX_FINDINGS} 条，见 --format json 的输出。</p>')
         body.append("</section>")

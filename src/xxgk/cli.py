@@ -410,7 +410,7 @@ def print_findings(result: Result, indent: str = "", out=None) -> None:
         print(f"{indent}{n}. [{_severity_label(f.severity)}] {f.message}", file=out)
         print(f"{indent}   {describe(f)}" + (f"；指纹 {f.fingerprint}" if f.fingerprint else ""), file=out)
     if explained:
-        print(f"{indent}已说明的警告（{len(explained)} 处，理由见“复核说明”表）：", file=out)
+        print(f"{indent}已说明的警告（{len(explained)} 处，各附说明）：", file=out)
         for n, f in enumerate(explained, 1):
             print(f"{indent}{n}. [已说明] {f.message}", file=out)
             print(f"{indent}   {describe(f)}；指纹 {f.fingerprint}", file=out)

@@ -71,6 +71,7 @@ class Unit:
     finalised: str = ""  # 已定稿 / 定稿后被修改 / 未定稿 (workbooks only)
     sources: list[dict] = field(default_factory=list)  # the 明细 rows of an input that is itself a total
     explained: dict[str, str] = field(default_factory=dict)  # fingerprint -> 复核说明, for its explained warnings
+    local_rules: tuple = ()  # the local rule files its workbook carries: localrules.summary of each
 
     @property
     def used(self) -> bool:
@@ -125,6 +126,7 @@ class Consolidation:
     # inputs of this total (not in `units`), so they do not make it incomplete
     other_years: dict[int, list[str]] = field(default_factory=dict)
     blank: list[str] = field(default_factory=list)  # with year=…: unfilled templates (no year, no agency), left out
+    local: tuple = ()  # the local rule files given (--rules): localrules.summary of each
 
     @property
     def used(self) -> list[Unit]:
@@ -283,6 +285,9 @@ def check(path: str, local: tuple[dict, ...] = ()) -> Unit:
         step = "校验"
         validated = validate(report, local=local)
         unit.findings, unit.explained = validated.findings, dict(validated.explained)
+        from .localrules import carried
+
+        unit.local_rules = carried(report.identity)
         workbook = path.lower().endswith((".xlsx", ".xlsm"))
         if workbook:
             from .finalize import finalised_state
@@ -470,8 +475,10 @@ def consolidate(paths: list[Path], *, agency: str | None = None, roster: Path | 
     warnings = _refuse_duplicates_and_other_years(units, year)
     used = [u for u in units if u.used]
     totals = _sum(used, year, agency or f"汇总（{len(used)} 个单位）")
+    from .localrules import summary
+
     result = Consolidation(units, year, totals["agency"], totals, allow_invalid=allow_invalid, warnings=warnings,
-                           other_years=other_years, blank=blank)
+                           other_years=other_years, blank=blank, local=tuple(summary(raw) for raw in local))
     if roster is not None:
         result.missing, result.unknown = _compare_roster(read_roster(roster), units)
     return result
@@ -484,7 +491,7 @@ def _compact(unit: Unit, shared: dict) -> Unit:
     def one(value):
         return shared.setdefault(value, value)
 
-    unit.status, unit.finalised = one(unit.status), one(unit.finalised)
+    unit.status, unit.finalised, unit.local_rules = one(unit.status), one(unit.finalised), one(unit.local_rules)
     if unit.findings:
         unit.findings = [replace(f, rule=one(f.rule), severity=one(f.severity), facts=one(f.facts), cells=one(f.cells),
                                  issuer=one(f.issuer)) for f in unit.findings]  # every other field kept as it is
@@ -786,7 +793,28 @@ def _manifest_content(result: Consolidation) -> dict:
         **({"other_years": {str(y): [display_path(p) for p in v] for y, v in sorted(result.other_years.items())}}
            if result.other_years else {}),
         **({"blank_templates": [display_path(p) for p in result.blank]} if result.blank else {}),
+        # only when local rules were applied: a run without them keeps the run id it had before there were any
+        **({"local_rules": local_rules(result)} if local_rules(result) else {}),
     }
+
+
+def local_rules(result: Consolidation) -> list[dict]:
+    """The local rule files applied: given (--rules), then those the inputs carry, each once, with how many
+    inputs carry it (`units`); by SHA-256 of the canonical content, so the same rules count once."""
+    given = {s[0]: s for s in result.local}
+    carried: dict[str, tuple] = {}
+    counts: dict[str, int] = {}
+    for unit in result.units:
+        for s in unit.local_rules:
+            carried.setdefault(s[0], s)
+            counts[s[0]] = counts.get(s[0], 0) + 1
+    order = list(given) + sorted((k for k in carried if k not in given), key=lambda k: (str(carried[k][1]), k))
+    out = []
+    for sha in order:
+        _, issuer, year, rules = given.get(sha) or carried[sha]
+        out.append({"issuer": issuer, "year": year, "rules": rules, "sha256": sha, "given": sha in given,
+                    "units": counts.get(sha, 0)})
+    return out
 
 
 @cache
@@ -824,6 +852,11 @@ def manifest_rows(result: Consolidation) -> list[list[Any]]:
             f"注意：{len(result.excluded)} 个输入文件未计入汇总（见下表“未计入”），本汇总不完整")
     rows: list[list[Any]] = [[note]] + [[MANIFEST_KEYS[key], data[key]] for key in ("tool", "ruleset", "template",
                                                                                    "agency", "year", RUN_ID_KEY)]
+    for item in data.get("local_rules", ()):  # which local rules the inputs were checked with
+        whence = "、".join((["命令行 --rules"] if item["given"] else [])
+                          + ([f"{item['units']} 个输入文件内含"] if item["units"] else []))
+        rows.append(["地方规则", f"{item['issuer']}（{item['year']} 年，{item['rules']} 条规则；来源：{whence}；"
+                                f"SHA-256 {item['sha256']}）"])
     rows += [[], list(MANIFEST_HEADER)]  # in Chinese: the keys, in the manifest
     rows += [[i["path"], i["sha256"], i["agency"], i["agency_code"], i["year"], STATUS_LABEL[i["status"]],
               "是" if i["used"] else "未计入", i["reason"]] for i in data["inputs"]]

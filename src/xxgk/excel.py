@@ -29,6 +29,9 @@ MARK_SHEET = "_xxgk_marks"
 MARK_COLOURS = {"error": "#FF8B8B", "warning": "#FFC000"}
 PRIOR_SETTING = "setting.prior_file"
 _MARK_HEADER = ["sheet", "cell", "had_fill", "fill", "had_note", "note"]
+# the 校验结果 sheet: 口径 says whose rule (全国 or a local file's issuer); 指纹 is what the 复核说明 sheet's
+# column A takes; 复核 says whether a warning is explained; the finding's cells (as links) come last
+RESULT_HEADER = ("序号", "规则", "级别", "说明", "应为", "实际", "口径", "指纹", "复核", "单元格")
 
 
 def fact_cells(book: SheetBook) -> dict[str, tuple[str, str]]:
@@ -168,12 +171,12 @@ def validate_book(book: SheetBook) -> Result:
 
 
 def _write_results(book: SheetBook, result: Result, cells: dict[str, tuple[str, str]]) -> None:
-    rows: list[list[Any]] = [["序号", "规则", "级别", "说明", "应为", "实际", "单元格"]]
+    rows: list[list[Any]] = [list(RESULT_HEADER)]
     links: dict[tuple[int, int], str] = {}
     for n, finding in enumerate(result.findings, 1):
-        rule = finding.rule if finding.origin == "national" else f"{finding.rule}（{finding.origin_label}）"
-        row = [n, rule, SEVERITY_LABEL[finding.severity], finding.message,
-               _shown(finding.expected), _shown(finding.actual)]
+        review = "" if finding.severity == "error" else "已说明" if finding.fingerprint in result.explained else "未说明"
+        row = [n, finding.rule, SEVERITY_LABEL[finding.severity], finding.message,
+               _shown(finding.expected), _shown(finding.actual), finding.origin_label, finding.fingerprint, review]
         for fact_id in finding.facts:
             sheet, cell = cells[fact_id]
             address = "'" + sheet.replace("'", "''") + "'!" + cell
@@ -196,8 +199,11 @@ def _shown(value: Any) -> Any:
 
 
 def export_json(book: SheetBook, target: str | Path | None = None) -> Path:
-    """导出 JSON: the report document beside the workbook (or at `target`)."""
+    """导出 JSON: the report document beside the workbook (or at `target`), with its 复核说明."""
+    from . import review
+
     report = read_report(book)
+    report.explanations = review.read_book(book)
     if target is None:
         if not book.path:
             raise XxgkError("请先保存工作簿，再导出 JSON")

@@ -385,9 +385,10 @@ def units_table(result: Consolidation) -> str:
 
 
 def _finding_item(f) -> str:
-    cells = "、".join(f.cells[:4]) + (f" 等 {len(f.cells)} 个单元格" if len(f.cells) > 4 else "")
+    from .review import note
+
     return (f'<li>[{"错误" if f.severity == "error" else "警告"}] {esc(f.message)}'
-            f'<span class="note">（规则 {esc(f.rule)}{"；单元格 " + esc(cells) if cells else ""}）</span></li>')
+            f'<span class="note">（{esc(note(f))}）</span></li>')
 
 
 def findings_list(result: Consolidation) -> str:
@@ -421,7 +422,9 @@ def findings_list(result: Consolidation) -> str:
 
 def review_section(result: Consolidation) -> str:
     """复核说明: per unit, how many warnings are explained and open, each explained one with its
-    explanation, the open ones apart (see `review`)."""
+    explanation, the open ones apart (see `review`); each with its rule, cells, origin and fingerprint."""
+    from .review import note
+
     rows, details = [], []
     for unit in result.units:
         explained, open_ = unit.explained_warnings, unit.open_warnings
@@ -430,11 +433,10 @@ def review_section(result: Consolidation) -> str:
         rows.append(f'<tr data-status="{esc(unit.status)}"><th scope="row">{esc(unit_name(unit))}</th>'
                     f'<td class="file">{esc(display_name(unit.path))}</td>'
                     f'<td class="num explained">{len(explained)}</td><td class="num open">{len(open_)}</td></tr>')
-        items = [f'<li class="explained">[已说明] {esc(f.message)}<span class="note">（规则 {esc(f.rule)}；'
-                 f'{esc("、".join(f.cells[:4]))}）</span><br>说明：{esc(unit.explained[f.fingerprint])}</li>'
-                 for f in explained]
-        items += [f'<li class="open">[未说明] {esc(f.message)}<span class="note">（规则 {esc(f.rule)}；'
-                  f'{esc("、".join(f.cells[:4]))}；指纹 {esc(f.fingerprint)}）</span></li>' for f in open_]
+        items = [f'<li class="explained">[已说明] {esc(f.message)}<span class="note">（{esc(note(f))}）</span>'
+                 f'<br>说明：{esc(unit.explained[f.fingerprint])}</li>' for f in explained]
+        items += [f'<li class="open">[未说明] {esc(f.message)}<span class="note">（{esc(note(f))}）</span></li>'
+                  for f in open_]
         details.append(f"<details{' open' if explained else ''}><summary>{esc(unit_name(unit))}：已说明 {len(explained)} 处、"
                        f"未说明 {len(open_)} 处</summary><ul>{''.join(items)}</ul></details>")
     if not rows:

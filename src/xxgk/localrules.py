@@ -210,7 +210,37 @@ def embedded(identity: dict[str, Any], where: str | None = None) -> tuple[dict, 
 
 
 def fingerprint(raw: dict) -> str:
+    """SHA-256 of the file's canonical content (sorted keys, no spaces): the same rules however formatted."""
     return hashlib.sha256(_canonical(raw).encode()).hexdigest()
+
+
+def summary(raw: dict) -> tuple:
+    """(sha256, issuer, year, number of rules): what a consolidation's manifest records of a file."""
+    year = raw.get("year")
+    rules = raw.get("rules")
+    return (fingerprint(raw), str(raw.get("issuer", "")), year if isinstance(year, int) else str(year),
+            len(rules) if isinstance(rules, list) else 0)  # hashable, whatever the file held
+
+
+def carried(identity: dict[str, Any]) -> tuple[tuple, ...]:
+    """`summary` of each file a workbook carries; () when none. Read after `validate`, which has checked
+    them (a broken one stopped it), so only parsed here, once per distinct content."""
+    if identity.get(EMBED_KEY) in (None, ""):
+        return ()
+    parts, n = [str(identity[EMBED_KEY])], 2
+    while identity.get(f"{EMBED_KEY}.{n}") not in (None, ""):
+        parts.append(str(identity[f"{EMBED_KEY}.{n}"]))
+        n += 1
+    return _summaries("".join(parts))
+
+
+@lru_cache(maxsize=64)
+def _summaries(text: str) -> tuple[tuple, ...]:
+    try:
+        raws = json.loads(text)
+    except json.JSONDecodeError:
+        return ()
+    return tuple(summary(raw) for raw in raws if isinstance(raw, dict)) if isinstance(raws, list) else ()
 
 
 def active(report, given: Iterable[dict] = ()) -> tuple[dict, ...]:

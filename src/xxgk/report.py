@@ -72,7 +72,13 @@ class Report:
         return self.facts.get("year")
 
     def to_json(self) -> str:
-        return json.dumps(self.document, ensure_ascii=False, indent=2) + "\n"
+        """The document; a workbook's 复核说明 goes with it as "explanations" (see `review.from_document`)."""
+        from .review import DOCUMENT_KEY
+
+        document = self.document
+        if self.explanations and DOCUMENT_KEY not in document:
+            document = {**document, DOCUMENT_KEY: [e.to_document() for e in self.explanations]}
+        return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
 def _document(report: Report) -> dict:
@@ -98,7 +104,9 @@ def from_document(document: Any, path: Path | None = None, sha256: str | None = 
     year = document.get("year")
     if whole(year) is not year:
         document = {**document, "year": whole(year)}  # 2021.0 is the year 2021, as in a workbook's cell
-    return Report(document, path, sha256)
+    from . import review
+
+    return Report(document, path, sha256, explanations=review.from_document(document.get(review.DOCUMENT_KEY)))
 
 
 def without_controls(text: str) -> str:

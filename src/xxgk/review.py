@@ -46,6 +46,41 @@ class Explanation:
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v not in ("", 0)}
 
+    def to_document(self) -> dict:
+        """The entry of a report document's "explanations" (see schema/report.schema.json)."""
+        entry = {"fingerprint": self.fingerprint, "explanation": self.text, "rule": self.rule,
+                 "cells": [c for c in self.cells.split("、") if c], "message": self.warning}
+        return {k: v for k, v in entry.items() if v not in ("", [])}
+
+
+DOCUMENT_KEY = "explanations"  # a report document's explanations, beside the facts (see `from_document`)
+
+
+def from_document(entries: Any) -> list[Explanation]:
+    """The explanations a report document holds; entries not of the schema's shape are left out (the
+    validator names them, as a value.type error on 「explanations」)."""
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        fingerprint, text = entry.get("fingerprint"), entry.get("explanation")
+        if not (isinstance(fingerprint, str) and isinstance(text, str) and fingerprint.strip() and text.strip()):
+            continue
+        cells = entry.get("cells")
+        cells = "、".join(c for c in cells if isinstance(c, str)) if isinstance(cells, list) else ""
+        out.append(Explanation(fingerprint.strip().lower(), text.strip(), _text(entry.get("rule")), cells,
+                               _text(entry.get("message"))))
+    return out
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def document_rows(explanations: list[Explanation]) -> list[list[str]]:
+    """Rows for the sheet from a document's explanations, as they were given (`xxgk fill`)."""
+    return [[e.fingerprint, e.rule, e.cells, e.warning, e.text] for e in explanations]
+
 
 def _cell(row: list[Any], col: int) -> str:
     if col > len(row) or row[col - 1] in (None, ""):
@@ -110,6 +145,12 @@ def sheet_rows(result: Result) -> list[list[str]]:
 def describe(finding: Finding) -> str:
     cells = "、".join(finding.cells[:4]) + (f" 等 {len(finding.cells)} 个单元格" if len(finding.cells) > 4 else "")
     return f"规则 {finding.rule}" + (f"；单元格 {cells}" if cells else "") + f"；{finding.origin_label}"
+
+
+def note(finding: Finding) -> str:
+    """`describe` and the fingerprint: what a page lists beside a finding, so a reviewer can write an
+    explanation or a decision from the page."""
+    return describe(finding) + (f"；指纹 {finding.fingerprint}" if finding.fingerprint else "")
 
 
 # -- the sheet in the template -----------------------------------------------------------------------

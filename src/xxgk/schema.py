@@ -56,6 +56,8 @@ class Schema:
 
     def _walk(self, node: dict, path: str, labels: tuple[str, ...], required: bool) -> None:
         for key, child in node.get("properties", {}).items():
+            if child.get("x-not-fact"):
+                continue  # held in a document beside the facts, in no cell (e.g. the 复核说明, see `review`)
             child = self.resolve(child)
             child_path = f"{path}.{key}" if path else key
             child_required = required and key in node.get("required", [])

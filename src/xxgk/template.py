@@ -602,9 +602,12 @@ def fill(report) -> bytes:
     """A filled copy of the template; refuses (XxgkError) anything in the document that has no cell."""
     from .errors import XxgkError
 
+    from . import review
+
     schema = load_schema()
-    flat = schema.flatten(report.document)
-    stray = [p for p in _leaf_paths(report.document) if p not in flat]
+    document = {k: v for k, v in report.document.items() if k != review.DOCUMENT_KEY}  # not a cell: the 复核说明
+    flat = schema.flatten(document)
+    stray = [p for p in _leaf_paths(document) if p not in flat]
     unplaceable = [f for f, v in flat.items() if isinstance(v, (dict, list))]
     if stray or unplaceable:
         names = "、".join((stray + unplaceable)[:5])
@@ -614,7 +617,13 @@ def fill(report) -> bytes:
     if too_long:
         raise XxgkError(f"{schema.describe(too_long[0])} 超过 Excel 单元格上限 32767 字，无法完整写入，未生成工作簿",
                         path=str(report.path or ""))
-    return build(flat)
+    if not report.explanations:
+        return build(flat)
+    wb = build_workbook(flat)  # the document's explanations, as rows of the 复核说明 sheet
+    at = wb.sheetnames.index(review.SHEET)
+    wb.remove(wb[review.SHEET])
+    review.render(wb.create_sheet(review.SHEET, at), review.document_rows(report.explanations))
+    return reproducible_bytes(wb, cached_sums(flat))
 
 
 def _leaf_paths(node: Any, prefix: str = "") -> list[str]:

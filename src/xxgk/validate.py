@@ -276,6 +276,9 @@ def type_findings(report: "Report") -> list[Finding]:
                 if isinstance(error.instance, dict) and key not in error.instance:
                     missing = f"{path}.{key}" if path else key
                     ids = [f for f in schema.facts if f == missing or f.startswith(missing + ".")]
+                    if not ids:  # beside the facts (e.g. an entry of the 复核说明, "explanations")
+                        findings.append(Finding(rule.id, rule.severity, f"「{path or '文档'}」结构不符合 2021 格式：缺少「{key}」",
+                                                (), (), key, None))
                     ids = [f for f in ids if f not in report.derived]
                     if ids:
                         what = schema.describe(ids[0]) if len(ids) == 1 else f"「{' '.join(schema.titles(missing))}」（{len(ids)} 项）"
