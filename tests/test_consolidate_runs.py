@@ -423,3 +423,31 @@ def test_jobs_are_capped_where_the_platform_limits_them():
     assert jobs == WINDOWS_MAX_WORKERS == 61 and "--jobs 100" in note and "61" in note
     assert capped_jobs(61, platform="win32") == (61, "")
     assert capped_jobs(100, platform="linux") == (100, "")
+
+
+def test_the_page_is_written_piece_by_piece_and_is_the_same_page(units, tmp_path):
+    """The consolidation page goes to disk one section (one unit's findings) at a time, so a page for
+    10,000 units is never held whole; the written page is byte for byte what `html_bytes` makes."""
+    from xxgk.consolidate import consolidate
+    from xxgk.htmlreport import html_bytes, html_chunks
+
+    result = consolidate(sorted(units.glob("*.xlsx")))
+    chunks = list(html_chunks(result))
+    per_unit = [c for c in chunks if c.startswith(b'<details class="file"')]
+    assert len(chunks) > 40 and per_unit and len(per_unit) == sum(1 for u in result.units if u.findings)
+    assert b"".join(chunks) == html_bytes(result)
+    out = tmp_path / "t.xlsx"
+    assert run_cli(*consolidate_args(units, out, "甲区")).returncode == 0
+    assert (tmp_path / "t.html").read_bytes() == html_bytes(consolidate(sorted(units.glob("*.xlsx")), agency="甲区"))
+
+
+def test_a_page_that_fails_while_written_leaves_no_file(tmp_path):
+    from xxgk.output import write_temp
+
+    def pieces():
+        yield b"<!DOCTYPE html>\n"
+        raise RuntimeError("made while written")
+
+    with pytest.raises(RuntimeError):
+        write_temp(tmp_path / "t.html", pieces())
+    assert list(tmp_path.iterdir()) == []

@@ -477,9 +477,9 @@ def _consolidate(args) -> int:
     outputs = OutputSet(output, Path(args.html) if args.html else None)
     page = None
     if args.html:
-        from .htmlreport import html_bytes
+        from .htmlreport import html_chunks
 
-        page = html_bytes(result)
+        page = html_chunks(result)  # written piece by piece: a page for 10,000 units is tens of megabytes
     outputs.write(run_id(result), workbook_bytes(result), manifest_bytes(result, outputs.listing()), page,
                   inputs=tuple(paths), say=lambda line: print(f"注意：{line}"))
     used = len(result.used)

@@ -17,7 +17,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from typing import Any
+from typing import Any, Iterator
 
 from . import __version__
 from .consolidate import INVALID, STATUS_LABEL, Consolidation, Unit, run_id
@@ -394,7 +394,12 @@ def _finding_item(f) -> str:
 def findings_list(result: Consolidation) -> str:
     """Each file's findings, summarised: the counts, how many per rule, the first SHOWN_FINDINGS (errors
     first) and the next ones folded; a file with hundreds of errors does not bury the others."""
-    parts = []
+    return "\n".join(_findings_parts(result))
+
+
+def _findings_parts(result: Consolidation) -> Iterator[str]:
+    """`findings_list` one file at a time (the page is written piece by piece)."""
+    listed = False
     for unit in result.units:
         if not unit.findings:
             continue
@@ -413,37 +418,42 @@ def findings_list(result: Consolidation) -> str:
         if len(ordered) > FOLDED_FINDINGS:
             body.append(f'<p class="note">另有 {len(ordered) - FOLDED_FINDINGS} 条未列出：请用 xxgk validate 校验该文件，'
                         "查看全部问题。</p>")
-        parts.append(f"<details class=\"file\"{' open' if not unit.used else ''}><summary>{esc(head)}</summary>"
-                     + "".join(body) + "</details>")
-    if not parts:
-        return '<p class="note">所有文件均无错误和警告。</p>'
-    return "\n".join(parts)
+        listed = True
+        yield (f"<details class=\"file\"{' open' if not unit.used else ''}><summary>{esc(head)}</summary>"
+               + "".join(body) + "</details>")
+    if not listed:
+        yield '<p class="note">所有文件均无错误和警告。</p>'
 
 
 def review_section(result: Consolidation) -> str:
     """复核说明: per unit, how many warnings are explained and open, each explained one with its
     explanation, the open ones apart (see `review`); each with its rule, cells, origin and fingerprint."""
+    return "\n".join(_review_parts(result))
+
+
+def _review_parts(result: Consolidation) -> Iterator[str]:
+    """`review_section`: the table of counts, then one unit's warnings at a time."""
     from .review import note
 
-    rows, details = [], []
-    for unit in result.units:
+    warned = [u for u in result.units if u.explained_warnings or u.open_warnings]
+    if not warned:
+        yield '<p class="note">各单位均无警告。</p>'
+        return
+    rows = [f'<tr data-status="{esc(unit.status)}"><th scope="row">{esc(unit_name(unit))}</th>'
+            f'<td class="file">{esc(display_name(unit.path))}</td>'
+            f'<td class="num explained">{len(unit.explained_warnings)}</td><td class="num open">{len(unit.open_warnings)}</td></tr>'
+            for unit in warned]
+    yield ('<div class="wrap"><table id="review"><caption>各单位警告的复核说明</caption><thead><tr>'
+           '<th scope="col">单位名称</th><th scope="col">来源文件</th><th scope="col">已说明</th><th scope="col">未说明</th>'
+           f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+    for unit in warned:
         explained, open_ = unit.explained_warnings, unit.open_warnings
-        if not (explained or open_):
-            continue
-        rows.append(f'<tr data-status="{esc(unit.status)}"><th scope="row">{esc(unit_name(unit))}</th>'
-                    f'<td class="file">{esc(display_name(unit.path))}</td>'
-                    f'<td class="num explained">{len(explained)}</td><td class="num open">{len(open_)}</td></tr>')
         items = [f'<li class="explained">[已说明] {esc(f.message)}<span class="note">（{esc(note(f))}）</span>'
                  f'<br>说明：{esc(unit.explained[f.fingerprint])}</li>' for f in explained]
         items += [f'<li class="open">[未说明] {esc(f.message)}<span class="note">（{esc(note(f))}）</span></li>'
                   for f in open_]
-        details.append(f"<details{' open' if explained else ''}><summary>{esc(unit_name(unit))}：已说明 {len(explained)} 处、"
-                       f"未说明 {len(open_)} 处</summary><ul>{''.join(items)}</ul></details>")
-    if not rows:
-        return '<p class="note">各单位均无警告。</p>'
-    return ('<div class="wrap"><table id="review"><caption>各单位警告的复核说明</caption><thead><tr>'
-            '<th scope="col">单位名称</th><th scope="col">来源文件</th><th scope="col">已说明</th><th scope="col">未说明</th>'
-            f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>\n' + "\n".join(details))
+        yield (f"<details{' open' if explained else ''}><summary>{esc(unit_name(unit))}：已说明 {len(explained)} 处、"
+               f"未说明 {len(open_)} 处</summary><ul>{''.join(items)}</ul></details>")
 
 
 def roster_section(result: Consolidation) -> str:
@@ -491,6 +501,12 @@ def status_banner(result: Consolidation) -> str:
 
 def html_bytes(result: Consolidation) -> bytes:
     """The roll-up as one self-contained UTF-8 HTML page (see module doc)."""
+    return b"".join(html_chunks(result))
+
+
+def html_chunks(result: Consolidation) -> Iterator[bytes]:
+    """The page of `html_bytes` piece by piece, each built when the writer reaches it: a page for 10,000
+    units runs to tens of megabytes, and only one section at a time is held in memory."""
     from .rules import load_rules
 
     year = result.year if result.year is not None else "（年度不明）"
@@ -498,55 +514,64 @@ def html_bytes(result: Consolidation) -> bytes:
     district = official_tables(result.totals)
     meta = (f"共 {len(result.units)} 个输入文件，计入汇总 {len(result.used)} 个单位、未计入 {len(result.excluded)} 个。"
             f"由 xxgk {__version__} 生成（校验规则 {load_rules().version}，报告格式：国办公开办函〔2021〕30号）。")
-    sections = [
-        "<!DOCTYPE html>",
-        '<html lang="zh-CN">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f'<meta name="{HTML_META}" content="{run_id(result)}">',  # the run whose outputs it belongs to
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(title)}</title>",
-        f"<style>{CSS}</style>",
-        "</head>",
-        "<body>",
-        "<main>",
-        f"<h1>{esc(title)}</h1>",
-        f'<p class="meta">{esc(meta)}</p>',
-        status_banner(result),
-        ('<nav aria-label="目录"><ol>'
-         '<li><a href="#sec-units">各单位报送及校验情况</a></li><li><a href="#sec-charts">图表</a></li>'
-         '<li><a href="#sec-2">二、主动公开政府信息情况</a></li><li><a href="#sec-3">三、收到和处理政府信息公开申请情况</a></li>'
-         '<li><a href="#sec-4">四、政府信息公开行政复议、行政诉讼情况</a></li><li><a href="#sec-fees">信息处理费</a></li>'
-         '<li><a href="#sec-findings">附：校验发现的问题及文件校验值</a></li>'
-         "</ol></nav>"),
-        '<section id="sec-units" aria-labelledby="h-units">',
-        '<h2 id="h-units">各单位报送及校验情况</h2>',
-        units_table(result),
-        '<p class="note">“未计入”的文件不在任何合计中；各文件的错误和警告见页末“校验发现的问题”。</p>',
-        roster_section(result),
-        "</section>",
-        '<section id="sec-charts" aria-labelledby="h-charts">',
-        '<h2 id="h-charts">图表</h2>',
-        received_chart(result),
-        results_chart(result),
-        reviews_chart(result),
-        "</section>",
-        '<section id="sec-2" aria-labelledby="h-2"><h2 id="h-2">全区合计：二、主动公开政府信息情况</h2>',
-        district["二"], "</section>",
-        '<section id="sec-3" aria-labelledby="h-3"><h2 id="h-3">全区合计：三、收到和处理政府信息公开申请情况</h2>',
-        district["三"], "</section>",
-        '<section id="sec-4" aria-labelledby="h-4"><h2 id="h-4">全区合计：四、政府信息公开行政复议、行政诉讼情况</h2>',
-        district["四"], "</section>",
-        '<section id="sec-fees" aria-labelledby="h-fees"><h2 id="h-fees">全区合计：信息处理费</h2>',
-        fees_table(result.totals), "</section>",
-        '<section id="sec-findings" aria-labelledby="h-findings"><h2 id="h-findings">附：校验发现的问题及文件校验值</h2>',
-        findings_list(result),
-        hashes_table(result),
-        "</section>",
-        '<section id="sec-review" aria-labelledby="h-review"><h2 id="h-review">附：警告的复核说明（已说明与未说明）</h2>',
-        review_section(result), "</section>",
-        "</main>",
-        "</body>",
-        "</html>",
-    ]
-    return ("\n".join(s for s in sections if s) + "\n").encode("utf-8")
+    for piece in _pieces(result, title, meta, district):
+        if piece:
+            yield (piece + "\n").encode("utf-8")
+
+
+def _pieces(result: Consolidation, title: str, meta: str, district: dict) -> Iterator[str]:
+    """The page's pieces in order (an empty one is left out by `html_chunks`)."""
+    yield "<!DOCTYPE html>"
+    yield '<html lang="zh-CN">'
+    yield "<head>"
+    yield '<meta charset="utf-8">'
+    yield f'<meta name="{HTML_META}" content="{run_id(result)}">'  # the run whose outputs it belongs to
+    yield '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    yield f"<title>{esc(title)}</title>"
+    yield f"<style>{CSS}</style>"
+    yield "</head>"
+    yield "<body>"
+    yield "<main>"
+    yield f"<h1>{esc(title)}</h1>"
+    yield f'<p class="meta">{esc(meta)}</p>'
+    yield status_banner(result)
+    yield ('<nav aria-label="目录"><ol>'
+           '<li><a href="#sec-units">各单位报送及校验情况</a></li><li><a href="#sec-charts">图表</a></li>'
+           '<li><a href="#sec-2">二、主动公开政府信息情况</a></li><li><a href="#sec-3">三、收到和处理政府信息公开申请情况</a></li>'
+           '<li><a href="#sec-4">四、政府信息公开行政复议、行政诉讼情况</a></li><li><a href="#sec-fees">信息处理费</a></li>'
+           '<li><a href="#sec-findings">附：校验发现的问题及文件校验值</a></li>'
+           "</ol></nav>")
+    yield '<section id="sec-units" aria-labelledby="h-units">'
+    yield '<h2 id="h-units">各单位报送及校验情况</h2>'
+    yield units_table(result)
+    yield '<p class="note">“未计入”的文件不在任何合计中；各文件的错误和警告见页末“校验发现的问题”。</p>'
+    yield roster_section(result)
+    yield "</section>"
+    yield '<section id="sec-charts" aria-labelledby="h-charts">'
+    yield '<h2 id="h-charts">图表</h2>'
+    yield received_chart(result)
+    yield results_chart(result)
+    yield reviews_chart(result)
+    yield "</section>"
+    yield '<section id="sec-2" aria-labelledby="h-2"><h2 id="h-2">全区合计：二、主动公开政府信息情况</h2>'
+    yield district["二"]
+    yield "</section>"
+    yield '<section id="sec-3" aria-labelledby="h-3"><h2 id="h-3">全区合计：三、收到和处理政府信息公开申请情况</h2>'
+    yield district["三"]
+    yield "</section>"
+    yield '<section id="sec-4" aria-labelledby="h-4"><h2 id="h-4">全区合计：四、政府信息公开行政复议、行政诉讼情况</h2>'
+    yield district["四"]
+    yield "</section>"
+    yield '<section id="sec-fees" aria-labelledby="h-fees"><h2 id="h-fees">全区合计：信息处理费</h2>'
+    yield fees_table(result.totals)
+    yield "</section>"
+    yield '<section id="sec-findings" aria-labelledby="h-findings"><h2 id="h-findings">附：校验发现的问题及文件校验值</h2>'
+    yield from _findings_parts(result)
+    yield hashes_table(result)
+    yield "</section>"
+    yield '<section id="sec-review" aria-labelledby="h-review"><h2 id="h-review">附：警告的复核说明（已说明与未说明）</h2>'
+    yield from _review_parts(result)
+    yield "</section>"
+    yield "</main>"
+    yield "</body>"
+    yield "</html>"

@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import XxgkError
@@ -16,8 +17,9 @@ def temp_prefix(path: Path) -> str:
     return f".{path.name[:200]}."
 
 
-def write_temp(path: str | Path, data: bytes, *, inputs: tuple[Path, ...] = ()) -> Path:
-    """Write `data` completely (and to disk) into a new temporary file beside `path`; return that file.
+def write_temp(path: str | Path, data: bytes | Iterable[bytes], *, inputs: tuple[Path, ...] = ()) -> Path:
+    """Write `data` (bytes, or pieces of bytes made as they are written) completely (and to disk) into a new
+    temporary file beside `path`; return that file.
 
     The caller renames it over `path`. Refuses to write over any of `inputs`: nothing the user gave
     us is modified.
@@ -37,17 +39,20 @@ def write_temp(path: str | Path, data: bytes, *, inputs: tuple[Path, ...] = ()) 
         raise XxgkError(f"无法写入（{exc.strerror}）", path=str(path)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            half = len(data) // 2
-            fh.write(data[:half])
-            pause_for_test("partial", fh)
-            fh.write(data[half:])
+            if isinstance(data, (bytes, bytearray)):
+                half = len(data) // 2
+                data = (data[:half], data[half:])
+            for n, piece in enumerate(data):
+                fh.write(piece)
+                if n == 0:
+                    pause_for_test("partial", fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise XxgkError(f"无法写入（{exc.strerror}）", path=str(path)) from None
-    except BaseException:
+    except BaseException:  # the pieces' maker failed, or the run was cancelled: no half file is left
         Path(tmp).unlink(missing_ok=True)
         raise
     return Path(tmp)

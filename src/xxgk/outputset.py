@@ -31,6 +31,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +85,7 @@ class OutputSet:
                 out["html"] = Path(os.path.abspath(self.html)).as_posix()
         return out
 
-    def write(self, run_id: str, workbook: bytes, manifest: bytes, html: bytes | None = None, *,
+    def write(self, run_id: str, workbook: bytes, manifest: bytes, html: bytes | Iterable[bytes] | None = None, *,
               inputs: tuple[Path, ...] = (), say: Callable[[str], None] = print) -> None:
         """Lock, tidy up after a killed run, write everything to temporary files, then commit in order."""
         targets = [(self.workbook, workbook)]
