@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import NotAReport, XxgkError
-from .findings import Finding, fingerprint_of
+from .findings import BySeverity, Finding, fingerprint_of
 from .rules import shown, value_of
 from .text import display_name, display_path, normal_name
 from .workers import capped_jobs
@@ -48,7 +48,7 @@ _YEAR_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 
 
 @dataclass
-class Audited:
+class Audited(BySeverity):
     """One published report found, and what the audit made of it."""
 
     path: str
@@ -86,14 +86,6 @@ class Audited:
     @property
     def readable(self) -> bool:
         return self.status != UNREADABLE
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning"]
 
     def summary(self) -> str:
         if not self.readable:

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from . import __version__
 from .errors import NotAReport, XxgkError
-from .findings import Finding
+from .findings import ByReview, Finding
 from .layout import META_SHEET, load_layout
 from .outputset import RUN_ID_KEY, content_id
 from .report import Report, from_document, load, read_input, read_json
@@ -56,7 +56,7 @@ STATUS_LABEL = {VALID: "通过", INVALID: "有错误", UNREADABLE: "无法读取
 
 
 @dataclass
-class Unit:
+class Unit(ByReview):
     """One input file and what became of it."""
 
     path: str
@@ -80,18 +80,6 @@ class Unit:
     @property
     def facts(self) -> dict[str, Any]:
         return {f: v for f, v in zip(numeric_facts(), self.values, strict=False) if v is not None}
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def explained_warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning" and f.fingerprint in self.explained]
-
-    @property
-    def open_warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning" and f.fingerprint not in self.explained]
 
 
 def review_cells(unit: Unit) -> list[Any]:

@@ -56,17 +56,11 @@ def fingerprint_of(instance: str, facts: tuple[str, ...], values: list[Any], exp
     return "abcdefghijklmnop"[int(digest[0], 16)] + digest[1:]
 
 
-@dataclass
-class Result:
-    """The verdict on one report: valid means no error (warnings allowed)."""
+class BySeverity:
+    """The errors and the warnings among an object's `findings` (a report's result, a roll-up's unit, an
+    audited publication)."""
 
-    path: str | None
-    findings: list[Finding] = field(default_factory=list)
-    # 复核说明 (see `review`): fingerprint -> the clerk's explanation, for the warnings it explains
-    explained: dict[str, str] = field(default_factory=dict)
-    # explanations that no longer apply (their warning is gone or its figures changed): review.Explanation
-    lapsed: list = field(default_factory=list)
-    strict: bool = False  # open warnings block finalising (`--strict`, or the distributed template says so)
+    findings: list[Finding]
 
     @property
     def errors(self) -> list[Finding]:
@@ -75,6 +69,12 @@ class Result:
     @property
     def warnings(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "warning"]
+
+
+class ByReview(BySeverity):
+    """The warnings split by the 复核说明 in `explained` (fingerprint -> explanation, see `review`)."""
+
+    explained: dict[str, str]
 
     @property
     def open_warnings(self) -> list[Finding]:
@@ -85,6 +85,19 @@ class Result:
     def explained_warnings(self) -> list[Finding]:
         """Warnings with a 复核说明 that still applies (已说明)."""
         return [f for f in self.warnings if f.fingerprint in self.explained]
+
+
+@dataclass
+class Result(ByReview):
+    """The verdict on one report: valid means no error (warnings allowed)."""
+
+    path: str | None
+    findings: list[Finding] = field(default_factory=list)
+    # 复核说明 (see `review`): fingerprint -> the clerk's explanation, for the warnings it explains
+    explained: dict[str, str] = field(default_factory=dict)
+    # explanations that no longer apply (their warning is gone or its figures changed): review.Explanation
+    lapsed: list = field(default_factory=list)
+    strict: bool = False  # open warnings block finalising (`--strict`, or the distributed template says so)
 
     @property
     def valid(self) -> bool:
