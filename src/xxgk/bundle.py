@@ -39,7 +39,7 @@ from typing import Callable
 
 from . import __version__
 from .errors import XxgkError
-from .output import temp_prefix
+from .output import commit, temp_file
 
 PYTHONS = ("3.11", "3.12", "3.13")
 PLATFORM = "win_amd64"
@@ -132,31 +132,16 @@ def build(output: Path, *, wheels: Path | None = None, index_url: str | None = N
 def write_zip(output: Path, members: dict[str, bytes]) -> int:
     """The zip, members sorted under the top folder with fixed times, written beside `output` and renamed
     over it (a reader never sees half a zip). Returns its size."""
-    folder = output.parent if str(output.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(output), suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise XxgkError(f"无法写入（{exc.strerror}）", path=str(output)) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w") as z:
-                for name in sorted(members):
-                    info = zipfile.ZipInfo(f"{TOP}/{name}", date_time=FIXED_TIME)
-                    info.external_attr = 0o644 << 16
-                    # wheels and the add-in are zips already: stored, not compressed again
-                    info.compress_type = zipfile.ZIP_STORED if name.endswith((".whl", ".xlam")) else zipfile.ZIP_DEFLATED
-                    z.writestr(info, members[name])
-            fh.flush()
-            os.fsync(fh.fileno())
-            size = fh.tell()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise XxgkError(f"无法写入（{exc.strerror}）", path=str(output)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with temp_file(output) as (fh, tmp):
+        with zipfile.ZipFile(fh, "w") as z:
+            for name in sorted(members):
+                info = zipfile.ZipInfo(f"{TOP}/{name}", date_time=FIXED_TIME)
+                info.external_attr = 0o644 << 16
+                # wheels and the add-in are zips already: stored, not compressed again
+                info.compress_type = zipfile.ZIP_STORED if name.endswith((".whl", ".xlam")) else zipfile.ZIP_DEFLATED
+                z.writestr(info, members[name])
+        size = fh.tell()
+    commit(tmp, output)
     return size
 
 

@@ -6,7 +6,9 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
 from pathlib import Path
 
 from .errors import XxgkError
@@ -33,38 +35,44 @@ def write_temp(path: str | Path, data: bytes | Iterable[bytes], *, inputs: tuple
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise XxgkError("输出文件夹不存在", path=str(folder))
+    with temp_file(path) as (fh, tmp):
+        if isinstance(data, (bytes, bytearray)):
+            half = len(data) // 2
+            data = (data[:half], data[half:])
+        for n, piece in enumerate(data):
+            fh.write(piece)
+            if n == 0:
+                pause_for_test("partial", fh)
+    return tmp
+
+
+@contextmanager
+def temp_file(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
+    """A new temporary file beside `path`, open for writing: on leaving, flushed to disk; removed when
+    anything failed (the writer, the disk, a cancelled run), so no half file is ever left behind."""
+    folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=folder)
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=folder)
     except OSError as exc:
         raise XxgkError(f"无法写入（{exc.strerror}）", path=str(path)) from None
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            if isinstance(data, (bytes, bytearray)):
-                half = len(data) // 2
-                data = (data[:half], data[half:])
-            for n, piece in enumerate(data):
-                fh.write(piece)
-                if n == 0:
-                    pause_for_test("partial", fh)
+            yield fh, tmp
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise XxgkError(f"无法写入（{exc.strerror}）", path=str(path)) from None
-    except BaseException:  # the pieces' maker failed, or the run was cancelled: no half file is left
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
-    return Path(tmp)
 
 
-def write_atomic(path: str | Path, data: bytes, *, inputs: tuple[Path, ...] = ()) -> Path:
-    """Write `data` to `path` so that a reader sees the old file or the new one, never half of one.
-
-    Refuses to write over any of `inputs`: nothing the user gave us is modified.
-    """
-    path = Path(path)
-    tmp = write_temp(path, data, inputs=inputs)
+def commit(tmp: Path, path: Path) -> None:
+    """Rename a finished temporary file over `path` (a reader sees the old file or the new one); the
+    temporary file is removed if that fails."""
     try:
         os.replace(tmp, path)
     except OSError as exc:
@@ -73,6 +81,15 @@ def write_atomic(path: str | Path, data: bytes, *, inputs: tuple[Path, ...] = ()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, data: bytes, *, inputs: tuple[Path, ...] = ()) -> Path:
+    """Write `data` to `path` so that a reader sees the old file or the new one, never half of one.
+
+    Refuses to write over any of `inputs`: nothing the user gave us is modified.
+    """
+    path = Path(path)
+    commit(write_temp(path, data, inputs=inputs), path)
     return path
 
 
