@@ -391,14 +391,10 @@ def _finding_item(f) -> str:
             f'<span class="note">（{esc(note(f))}）</span></li>')
 
 
-def findings_list(result: Consolidation) -> str:
-    """Each file's findings, summarised: the counts, how many per rule, the first SHOWN_FINDINGS (errors
-    first) and the next ones folded; a file with hundreds of errors does not bury the others."""
-    return "\n".join(_findings_parts(result))
-
-
-def _findings_parts(result: Consolidation) -> Iterator[str]:
-    """`findings_list` one file at a time (the page is written piece by piece)."""
+def findings_list(result: Consolidation) -> Iterator[str]:
+    """Each file's findings, summarised, one file at a time (the page is written piece by piece): the
+    counts, how many per rule, the first SHOWN_FINDINGS (errors first) and the next ones folded; a file
+    with hundreds of errors does not bury the others."""
     listed = False
     for unit in result.units:
         if not unit.findings:
@@ -425,14 +421,10 @@ def _findings_parts(result: Consolidation) -> Iterator[str]:
         yield '<p class="note">所有文件均无错误和警告。</p>'
 
 
-def review_section(result: Consolidation) -> str:
-    """复核说明: per unit, how many warnings are explained and open, each explained one with its
-    explanation, the open ones apart (see `review`); each with its rule, cells, origin and fingerprint."""
-    return "\n".join(_review_parts(result))
-
-
-def _review_parts(result: Consolidation) -> Iterator[str]:
-    """`review_section`: the table of counts, then one unit's warnings at a time."""
+def review_section(result: Consolidation) -> Iterator[str]:
+    """复核说明: the table of how many warnings each unit has explained and open, then one unit at a time
+    each explained warning with its explanation and the open ones apart (see `review`), each with its rule,
+    cells, origin and fingerprint."""
     from .review import note
 
     warned = [u for u in result.units if u.explained_warnings or u.open_warnings]
@@ -566,11 +558,11 @@ def _pieces(result: Consolidation, title: str, meta: str, district: dict) -> Ite
     yield fees_table(result.totals)
     yield "</section>"
     yield '<section id="sec-findings" aria-labelledby="h-findings"><h2 id="h-findings">附：校验发现的问题及文件校验值</h2>'
-    yield from _findings_parts(result)
+    yield from findings_list(result)
     yield hashes_table(result)
     yield "</section>"
     yield '<section id="sec-review" aria-labelledby="h-review"><h2 id="h-review">附：警告的复核说明（已说明与未说明）</h2>'
-    yield from _review_parts(result)
+    yield from review_section(result)
     yield "</section>"
     yield "</main>"
     yield "</body>"
